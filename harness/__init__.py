@@ -1,0 +1,3 @@
+"""harness: an LLM evaluation harness for model analysts."""
+
+__version__ = "0.1.0"

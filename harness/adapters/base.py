@@ -1,0 +1,102 @@
+"""The adapter contract: one async `generate()` and declared capabilities.
+
+A provider only turns a `Request` into a `Response` once. Concurrency, retries,
+timeouts, caching and accounting live in `harness.adapters.managed` so every
+provider gets them for free.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+from harness.item import Item
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling settings sent with every request of a run."""
+
+    temperature: float = 0.0
+    max_tokens: int = 256
+    top_p: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "stop": list(self.stop)}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can do; the wrapper and scorers read these."""
+
+    max_concurrency: int = 64
+    """Upper bound on requests in flight, whatever `--concurrency` asks."""
+    seed: bool = False
+    logprobs: bool = False
+    json_schema: bool = False
+    cacheable: bool = True
+    """False for providers whose answers cost nothing to get again (replay)."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """One call: chat messages for one sample of one item."""
+
+    messages: tuple[dict[str, str], ...]
+    params: GenerationParams
+    sample: int = 0
+    item: Item | None = None
+    """The item this request answers; replay providers look responses up by it."""
+
+
+@dataclass
+class Response:
+    """What came back for one request (or why nothing did, in `error`)."""
+
+    text: str | None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str | None = None
+    latency_ms: float | None = None
+    attempts: int = 1
+    cached: bool = False
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AdapterOptions:
+    """Settings from the command line that a provider may use."""
+
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    request_timeout: float = 60.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Adapter(ABC):
+    """A model provider. Subclasses set `name` and implement `generate`."""
+
+    name: ClassVar[str] = ""
+    capabilities: Capabilities = Capabilities()
+
+    def __init__(self, model: str, options: AdapterOptions) -> None:
+        self.model = model
+        self.options = options
+
+    async def start(self) -> None:
+        """Open connections or start a server; raise `AdapterError` if unusable."""
+
+    @abstractmethod
+    async def generate(self, request: Request) -> Response:
+        """Make one call. Raise `RetryableError` for failures worth another try."""
+
+    async def close(self) -> None:
+        """Release connections and servers."""
+
+    def describe(self) -> dict[str, Any]:
+        """What identifies this model for the run config and the cache (no secrets)."""
+        return {"adapter": self.name, "model": self.model}

@@ -1,0 +1,127 @@
+"""`harness run`: evaluate a dataset against a model and store every item."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from harness.cli.options import DbOption, JsonOption, split_names
+from harness.store.db import DEFAULT_DB
+
+
+def run(
+    dataset: Annotated[
+        str,
+        typer.Argument(
+            help="A .jsonl/.json/.csv/.parquet file, folder or glob, or a cached HF dataset."
+        ),
+    ],
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", "-m", help="openai:MODEL, local[:GGUF], replay:FIELD or replay:FILE."
+        ),
+    ] = "local",
+    scorers: Annotated[
+        list[str] | None, typer.Option("--scorers", "-s", help="Comma-separated scorer names.")
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            help="Prompt template: a file (.yaml with prompt/system, or text) or inline "
+            "text with {{field}} placeholders."
+        ),
+    ] = None,
+    system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
+    input_field: Annotated[str | None, typer.Option(help="Column holding the prompt.")] = None,
+    reference_field: Annotated[
+        list[str] | None,
+        typer.Option(help="Column(s) holding reference answers (repeat or comma-separate)."),
+    ] = None,
+    context_field: Annotated[str | None, typer.Option(help="Column holding context.")] = None,
+    id_field: Annotated[str | None, typer.Option(help="Column holding item ids.")] = None,
+    split: Annotated[str | None, typer.Option(help="Dataset split (default train).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N rows.", min=1)] = None,
+    samples: Annotated[int, typer.Option(help="Responses per item.", min=1)] = 1,
+    temperature: Annotated[float, typer.Option(min=0.0)] = 0.0,
+    max_tokens: Annotated[int, typer.Option(min=1)] = 256,
+    top_p: Annotated[float | None, typer.Option()] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed (sample k uses seed+k).")] = None,
+    stop: Annotated[list[str] | None, typer.Option(help="Stop sequence (repeatable).")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible base URL (default $OPENAI_BASE_URL).")
+    ] = None,
+    api_key_env: Annotated[
+        str, typer.Option(help="Environment variable holding the API key.")
+    ] = "OPENAI_API_KEY",
+    concurrency: Annotated[int, typer.Option(help="Requests in flight.", min=1)] = 16,
+    timeout: Annotated[float, typer.Option(help="Seconds per request.")] = 60.0,
+    max_retries: Annotated[int, typer.Option(help="Retries per request.", min=0)] = 6,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Call the model even when a cached response exists.")
+    ] = False,
+    name: Annotated[str | None, typer.Option(help="Run name (needed for --resume).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run named by --name.")] = False,
+    retry_errors: Annotated[
+        bool, typer.Option(help="With --resume: redo the items that ended in an error.")
+    ] = False,
+    db: DbOption = DEFAULT_DB,
+    json_output: JsonOption = False,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+) -> None:
+    """Evaluate DATASET against a model, score every response, and store it all."""
+    from harness.adapters.base import GenerationParams
+    from harness.cli.render import err_console, print_summary, run_progress
+    from harness.data import FieldMapping
+    from harness.runner import RunOptions, execute
+    from harness.store.db import Store
+    from harness.summary import run_summary
+
+    options = RunOptions(
+        dataset=dataset,
+        model=model,
+        mapping=FieldMapping(
+            input=input_field,
+            references=tuple(split_names(reference_field)),
+            context=context_field,
+            id=id_field,
+        ),
+        split=split,
+        limit=limit,
+        template=template,
+        system=system,
+        scorers=split_names(scorers),
+        samples=samples,
+        params=GenerationParams(
+            temperature=temperature,
+            max_tokens=max_tokens,
+            top_p=top_p,
+            seed=seed,
+            stop=tuple(stop or ()),
+        ),
+        concurrency=concurrency,
+        timeout=timeout,
+        max_retries=max_retries,
+        cache=not no_cache,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        db=Path(db),
+        name=name,
+        resume=resume or retry_errors,
+        retry_errors=retry_errors,
+    )
+    with run_progress(progress and err_console.is_terminal) as on_progress:
+        run_row = asyncio.run(execute(options, on_progress))
+    store = Store(db)
+    try:
+        summary = run_summary(store, run_row["id"])
+    finally:
+        store.close()
+    if json_output:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        print_summary(summary)

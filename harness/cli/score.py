@@ -1,0 +1,37 @@
+"""`harness score`: re-score a stored run without calling the model."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from harness.cli.options import DbOption, JsonOption, split_names
+from harness.store.db import DEFAULT_DB
+
+
+def score(
+    run: Annotated[str, typer.Argument(help="Run id or name.")],
+    scorers: Annotated[
+        list[str], typer.Option("--scorers", "-s", help="Comma-separated scorer names.")
+    ],
+    db: DbOption = DEFAULT_DB,
+    json_output: JsonOption = False,
+) -> None:
+    """Score RUN's stored responses again (replacing those scorers' earlier scores)."""
+    from harness.cli.render import print_summary
+    from harness.rescore import rescore_run
+    from harness.store.db import Store
+    from harness.summary import run_summary
+
+    store = Store(db)
+    try:
+        run_id = rescore_run(store, run, split_names(scorers))
+        summary = run_summary(store, run_id)
+    finally:
+        store.close()
+    if json_output:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        print_summary(summary)

@@ -1,0 +1,180 @@
+"""The streaming pipeline: items -> prompts -> model calls -> scorers -> store.
+
+Bounded memory: at most `window` items are between the dataset and the store at any
+time. Model calls run concurrently (the managed adapter bounds them); finished items
+are scored in batches off the event loop and written in one transaction per batch.
+An item is stored whole (item, every response, every score) or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from harness.adapters.base import GenerationParams, Request, Response
+from harness.adapters.managed import ManagedAdapter
+from harness.item import Item
+from harness.scorers.base import Example, Scorer
+from harness.store.db import ItemResult
+from harness.templates import PromptTemplate
+
+
+@dataclass
+class Tally:
+    """What the pipeline has done so far; read by progress displays."""
+
+    done: int = 0
+    skipped: int = 0
+    errors: int = 0
+    tokens: int = 0
+
+
+def examples_for(result: ItemResult, scorer: Scorer) -> list[Example]:
+    """The examples a scorer sees for one item: each answered sample, or the first only."""
+    texts = tuple(r.text for r in result.responses if r.error is None and r.text is not None)
+    examples = [
+        Example(result.item, sample, r.text, texts)
+        for sample, r in enumerate(result.responses)
+        if r.error is None and r.text is not None
+    ]
+    return examples[:1] if scorer.per_item else examples
+
+
+def score_results(results: Sequence[ItemResult], scorers: Sequence[Scorer]) -> None:
+    """Run every scorer over a batch of results and attach the records to them."""
+    by_id = {result.item.id: result for result in results}
+    for scorer in scorers:
+        batch = [e for result in results for e in examples_for(result, scorer)]
+        if not batch:
+            continue
+        signature = scorer.signature()
+        for record in scorer(batch):
+            by_id[record.item_id].scores.append((scorer.name, signature, record))
+
+
+class Pipeline:
+    """Runs items through one adapter and the scorers into a sink."""
+
+    def __init__(
+        self,
+        *,
+        template: PromptTemplate,
+        adapter: ManagedAdapter,
+        params: GenerationParams,
+        scorers: Sequence[Scorer] = (),
+        samples: int = 1,
+        sink: Callable[[list[ItemResult]], None],
+        skip: Callable[[Item], bool] | None = None,
+        batch_size: int = 64,
+        flush_seconds: float = 0.5,
+        on_progress: Callable[[Tally], None] | None = None,
+    ) -> None:
+        self.template = template
+        self.adapter = adapter
+        self.params = params
+        self.scorers = list(scorers)
+        self.samples = samples
+        self.sink = sink
+        self.skip = skip
+        self.batch_size = batch_size
+        self.flush_seconds = flush_seconds
+        self.on_progress = on_progress
+        self.window = adapter.concurrency + 2 * batch_size
+        self.tally = Tally()
+        self._finished: list[ItemResult] = []
+        self._wake = asyncio.Event()
+        self._producing = False
+
+    async def run(self, items: Iterable[Item]) -> Tally:
+        """Process every item not skipped; on cancellation, store what finished first."""
+        slots = asyncio.Semaphore(self.window)
+        in_flight: set[asyncio.Task[None]] = set()
+        self._producing = True
+        writer = asyncio.create_task(self._write_loop(slots, in_flight))
+        try:
+            for item in items:
+                if self.skip is not None and self.skip(item):
+                    self.tally.skipped += 1
+                    continue
+                await self._acquire(slots, writer)
+                task = asyncio.create_task(self._process(item))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            self._producing = False
+            self._wake.set()
+            await writer
+        except BaseException:
+            writer.cancel()
+            for task in list(in_flight):
+                task.cancel()
+            await asyncio.gather(*in_flight, writer, return_exceptions=True)
+            self._flush()  # keep what already finished
+            raise
+        return self.tally
+
+    @staticmethod
+    async def _acquire(slots: asyncio.Semaphore, writer: asyncio.Task[None]) -> None:
+        """Wait for room in the window, but stop at once if the writer failed."""
+        if not slots.locked():
+            await slots.acquire()
+            return
+        waiting = asyncio.ensure_future(slots.acquire())
+        await asyncio.wait({waiting, writer}, return_when=asyncio.FIRST_COMPLETED)
+        if not waiting.done():
+            waiting.cancel()
+            writer.result()  # raises the writer's error
+
+    async def _process(self, item: Item) -> None:
+        messages = self.template.render(item)
+        requests = [
+            Request(messages=messages, params=self.params, sample=sample, item=item)
+            for sample in range(self.samples)
+        ]
+        responses: list[Response] = list(
+            await asyncio.gather(*(self.adapter.generate(r) for r in requests))
+        )
+        self._finished.append(ItemResult(item, messages, responses))
+        if len(self._finished) >= self.batch_size or not self._producing:
+            self._wake.set()
+
+    async def _write_loop(
+        self, slots: asyncio.Semaphore, in_flight: set[asyncio.Task[None]]
+    ) -> None:
+        last = time.monotonic()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.flush_seconds)
+            self._wake.clear()
+            done = not self._producing and not in_flight
+            due = time.monotonic() - last >= self.flush_seconds
+            if self._finished and (len(self._finished) >= self.batch_size or due or done):
+                batch, self._finished = self._finished, []
+                await asyncio.to_thread(score_results, batch, self.scorers)
+                self._write(batch)
+                for _ in batch:
+                    slots.release()
+                last = time.monotonic()
+            if done and not self._finished:
+                return
+
+    def _flush(self) -> None:
+        """Score and store whatever finished, synchronously (used on interruption)."""
+        batch, self._finished = self._finished, []
+        if batch:
+            score_results(batch, self.scorers)
+            self._write(batch)
+
+    def _write(self, batch: list[ItemResult]) -> None:
+        self.sink(batch)
+        tally = self.tally
+        tally.done += len(batch)
+        for result in batch:
+            tally.errors += result.failed
+            tally.tokens += sum(
+                (r.prompt_tokens or 0) + (r.completion_tokens or 0) for r in result.responses
+            )
+        if self.on_progress is not None:
+            self.on_progress(tally)

@@ -1,0 +1,64 @@
+"""Score a stored run again with any scorers, without calling the model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from harness.adapters.base import Response
+from harness.errors import ConfigError
+from harness.pipeline import score_results
+from harness.runner import make_scorers
+from harness.scorers.base import Scorer
+from harness.store.db import ItemResult, Store, dumps
+from harness.summary import aggregate_scores
+
+
+def rescore_run(store: Store, ref: str, names: Sequence[str], batch_size: int = 256) -> str:
+    """Replace the named scorers' scores on every stored item; return the run id."""
+    if not names:
+        raise ConfigError("name at least one scorer: --scorers exact_match,token_f1")
+    run = store.get_run(ref)
+    run_id = str(run["id"])
+    scorers = make_scorers(names)
+    _check_needs(store, run_id, scorers)
+    for scorer in scorers:
+        store.delete_scores(run_id, scorer.name)
+    batch: list[ItemResult] = []
+    for item, rows in store.iter_results(run_id):
+        responses = [Response(text=row["text"], error=row["error"]) for row in rows]
+        batch.append(ItemResult(item, (), responses))
+        if len(batch) >= batch_size:
+            _write(store, run_id, batch, scorers)
+            batch = []
+    _write(store, run_id, batch, scorers)
+    aggregate_scores(store, run_id, scorers)
+    config = json.loads(run["config"])
+    config.setdefault("scorers", {}).update({s.name: s.signature() for s in scorers})
+    store.update_run(run_id, config=dumps(config))
+    return run_id
+
+
+def _check_needs(store: Store, run_id: str, scorers: Sequence[Scorer]) -> None:
+    """Fail once, up front, when a scorer needs a field the stored items lack."""
+    for scorer in scorers:
+        for need in scorer.requires:
+            column = "reference" if need == "reference" else "context"
+            empty = "'[]'" if column == "reference" else "''"
+            missing = store.conn.execute(
+                f"SELECT item_id FROM items WHERE run_id = ? AND ({column} IS NULL "
+                f"OR {column} = {empty}) LIMIT 1",
+                [run_id],
+            ).fetchone()
+            if missing:
+                raise ConfigError(
+                    f"scorer '{scorer.name}' needs a {need}, and item "
+                    f"'{missing[0]}' of this run has none"
+                )
+
+
+def _write(store: Store, run_id: str, batch: list[ItemResult], scorers: Sequence[Scorer]) -> None:
+    if not batch:
+        return
+    score_results(batch, scorers)
+    store.write_scores(run_id, [s for result in batch for s in result.scores])

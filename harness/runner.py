@@ -1,0 +1,269 @@
+"""One evaluation run, end to end: check everything, then stream, store and summarise.
+
+Every check that can fail on bad input runs before the run is created, so a bad
+dataset, template, adapter or scorer never leaves a half-written run behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import platform
+import subprocess
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from harness import __version__, registry
+from harness.adapters.base import Adapter, AdapterOptions, GenerationParams
+from harness.adapters.managed import ManagedAdapter, RetryPolicy
+from harness.data import FieldMapping, open_dataset
+from harness.errors import ConfigError, RunInterrupted
+from harness.pipeline import Pipeline, Tally
+from harness.scorers.base import Scorer
+from harness.store.db import Store, StoreCache, dumps, now
+from harness.summary import finalize_run
+from harness.templates import PromptTemplate
+
+
+@dataclass
+class RunOptions:
+    """Everything `harness run` takes, as a library call."""
+
+    dataset: str
+    model: str = "local"
+    mapping: FieldMapping = field(default_factory=FieldMapping)
+    split: str | None = None
+    limit: int | None = None
+    template: str | None = None
+    system: str | None = None
+    scorers: Sequence[str] = ()
+    samples: int = 1
+    params: GenerationParams = field(default_factory=GenerationParams)
+    concurrency: int = 16
+    timeout: float = 60.0
+    max_retries: int = 6
+    cache: bool = True
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    db: Path = Path("runs/harness.db")
+    name: str | None = None
+    resume: bool = False
+    retry_errors: bool = False
+    batch_size: int = 64
+
+
+def parse_model_spec(spec: str) -> tuple[str, str]:
+    """'openai:gpt-4o' -> ('openai', 'gpt-4o'); 'local' -> ('local', '')."""
+    name, _, argument = spec.partition(":")
+    if not name:
+        raise ConfigError(f"bad --model '{spec}': use NAME or NAME:ARGUMENT, e.g. openai:gpt-4o")
+    return name, argument
+
+
+def make_adapter(spec: str, options: AdapterOptions) -> Adapter:
+    name, argument = parse_model_spec(spec)
+    adapter_class = registry.load(registry.ADAPTER_GROUP, name)
+    adapter: Adapter = adapter_class(argument, options)
+    return adapter
+
+
+def make_scorers(names: Sequence[str]) -> list[Scorer]:
+    scorers = []
+    for name in names:
+        scorer_class = registry.load(registry.SCORER_GROUP, name)
+        scorers.append(scorer_class())
+    return scorers
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"harness": __version__, "python": platform.python_version()}
+    for package in ("openai", "datasets", "sqlite-utils", "xllamacpp"):
+        with contextlib.suppress(PackageNotFoundError):
+            versions[package] = version(package)
+    return versions
+
+
+def git_revision() -> str | None:
+    """The harness checkout's commit, when it runs from one."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except OSError:
+        return None
+    return out.stdout.strip() or None
+
+
+def _identity(config: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a config that must match for a run to be resumed."""
+    keys = ("dataset_fingerprint", "template_hash", "model", "params", "samples", "scorers")
+    return {key: config.get(key) for key in keys}
+
+
+async def execute(
+    options: RunOptions, on_progress: Callable[[Tally, int], None] | None = None
+) -> dict[str, Any]:
+    """Run an evaluation and return the stored run row (with its final status)."""
+    adapter_options = AdapterOptions(
+        base_url=options.base_url,
+        api_key_env=options.api_key_env,
+        request_timeout=options.timeout,
+    )
+    adapter = make_adapter(options.model, adapter_options)
+    scorers = make_scorers(options.scorers)
+    template = PromptTemplate.load(options.template, options.system)
+    dataset = open_dataset(
+        options.dataset, options.mapping, split=options.split, limit=options.limit
+    )
+    needs = set().union(*(s.requires for s in scorers)) if scorers else set()
+    replay_field = getattr(adapter, "field", None)
+    if replay_field is not None and replay_field not in dataset.columns:
+        raise ConfigError(
+            f"{options.dataset}: no column '{replay_field}' to replay; "
+            f"columns: {', '.join(dataset.columns)}"
+        )
+    template.check(dataset.fields())
+    info = dataset.validate(needs=needs)
+    config = {
+        "dataset": dataset.describe(),
+        "dataset_fingerprint": info.fingerprint,
+        "n_rows": info.n_rows,
+        "template": template.to_dict(),
+        "template_hash": template.hash,
+        "model": adapter.describe(),
+        "params": options.params.to_dict(),
+        "samples": options.samples,
+        "scorers": {s.name: s.signature() for s in scorers},
+        "concurrency": options.concurrency,
+        "timeout": options.timeout,
+        "max_retries": options.max_retries,
+        "cache": options.cache,
+    }
+    store = Store(options.db)
+    try:
+        run_id = _prepare_run(store, options, config)
+        await adapter.start()
+        try:
+            return await _stream(
+                store,
+                run_id,
+                options,
+                config,
+                adapter,
+                template,
+                scorers,
+                dataset,
+                info.n_rows,
+                on_progress,
+            )
+        finally:
+            await adapter.close()
+    finally:
+        store.close()
+
+
+def _prepare_run(store: Store, options: RunOptions, config: dict[str, Any]) -> str:
+    """Check a resumed run matches, or make sure a new name is free. Writes nothing."""
+    if options.name is not None:
+        existing = store.find_run(options.name)
+        if existing is not None:
+            if not options.resume:
+                raise ConfigError(
+                    f"a run named '{options.name}' exists; add --resume to continue it "
+                    "or choose another --name"
+                )
+            stored = json.loads(existing["config"])
+            differs = [k for k, v in _identity(config).items() if _identity(stored)[k] != v]
+            if differs:
+                raise ConfigError(
+                    f"cannot resume '{options.name}': {', '.join(differs)} changed since it "
+                    "started; start a new run with another --name"
+                )
+            return str(existing["id"])
+    if options.resume:
+        raise ConfigError("--resume needs --name of the run to continue")
+    return ""
+
+
+async def _stream(
+    store: Store,
+    run_id: str,
+    options: RunOptions,
+    config: dict[str, Any],
+    adapter: Adapter,
+    template: PromptTemplate,
+    scorers: list[Scorer],
+    dataset: Any,
+    total: int,
+    on_progress: Callable[[Tally, int], None] | None,
+) -> dict[str, Any]:
+    if not run_id:
+        run_id = uuid.uuid4().hex[:12]
+        stamp = now()
+        store.create_run(
+            {
+                "id": run_id,
+                "name": options.name or f"{Path(options.dataset).stem}-{run_id[:6]}",
+                "status": "running",
+                "created_at": stamp,
+                "updated_at": stamp,
+                "model": options.model,
+                "dataset": options.dataset,
+                "dataset_fingerprint": config["dataset_fingerprint"],
+                "template_hash": config["template_hash"],
+                "n_items": total,
+                "config": dumps(config),
+                "versions": dumps(package_versions()),
+                "git_revision": git_revision(),
+            }
+        )
+    else:
+        store.update_run(run_id, status="running")
+    managed = ManagedAdapter(
+        adapter,
+        concurrency=options.concurrency,
+        timeout=options.timeout,
+        retry=RetryPolicy(max_retries=options.max_retries),
+        cache=StoreCache(store),
+        read_cache=options.cache,
+    )
+    resuming = options.resume
+
+    def skip(item: Any) -> bool:
+        return resuming and store.is_done(run_id, item.id, retry_errors=options.retry_errors)
+
+    pipeline = Pipeline(
+        template=template,
+        adapter=managed,
+        params=options.params,
+        scorers=scorers,
+        samples=options.samples,
+        sink=lambda batch: store.write_results(run_id, batch),
+        skip=skip,
+        batch_size=options.batch_size,
+        on_progress=(lambda tally: on_progress(tally, total)) if on_progress else None,
+    )
+    try:
+        await pipeline.run(dataset)
+    except (asyncio.CancelledError, KeyboardInterrupt) as exc:
+        store.update_run(run_id, status="interrupted")
+        name = store.get_run(run_id)["name"]
+        raise RunInterrupted(
+            f"interrupted: {store.count_items(run_id)} of {total} items stored; continue "
+            f"with the same command plus --name {name} --resume"
+        ) from exc
+    except BaseException:
+        store.update_run(run_id, status="failed")
+        raise
+    finalize_run(store, run_id, scorers, managed.accounting)
+    return store.get_run(run_id)

@@ -1,0 +1,113 @@
+"""The scorer contract.
+
+A scorer loads whatever it needs in `__init__`, scores whole batches in `score`
+(also reachable as `__call__`), and declares what it needs from the dataset. Every
+record it writes carries its `signature`: the settings and versions that made the
+number, so two numbers are only compared when they mean the same thing.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from harness import __version__
+from harness.item import Item
+from harness.stats import mean_ci
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One response to score, with its item and every sample of that item."""
+
+    item: Item
+    sample: int
+    response: str
+    samples: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class ScoreRecord:
+    """One number about one response. `value=None` means unscored (never 0)."""
+
+    item_id: str
+    sample: int
+    metric: str
+    value: float | None
+    label: str | None = None
+    details: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class RunMetric:
+    """One run-level figure, with its 95% interval where one applies."""
+
+    metric: str
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Scorer(ABC):
+    """Base class of every scorer. Subclasses set `name` and implement `score`."""
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    requires: ClassVar[frozenset[str]] = frozenset()
+    """Item fields the scorer cannot work without: any of reference, context."""
+    per_item: ClassVar[bool] = False
+    """True: scored once per item (sample 0), seeing every sample in `Example.samples`."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting that changes the number; part of the signature."""
+        return dict(self.options)
+
+    def signature(self) -> str:
+        """A compact, readable string naming the scorer, its settings and versions."""
+        parts = [self.name, *(f"{k}:{v}" for k, v in sorted(self.settings().items()))]
+        parts += [f"v:{self.version}", f"harness:{__version__}"]
+        return "|".join(parts)
+
+    @abstractmethod
+    def score(self, batch: Sequence[Example]) -> list[ScoreRecord]:
+        """Score a batch; may return several records per example (one per metric)."""
+
+    def __call__(self, batch: Sequence[Example]) -> list[ScoreRecord]:
+        return self.score(batch)
+
+    def aggregate(self, records: Sequence[ScoreRecord]) -> list[RunMetric]:
+        """Run-level figures: by default, per metric, the mean over items with a 95% CI.
+
+        An item with several samples counts once, at the mean of its samples.
+        Unscored records are left out and counted in `details['unscored']`.
+        """
+        per_metric: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        unscored: dict[str, int] = defaultdict(int)
+        for record in records:
+            if record.value is None:
+                unscored[record.metric] += 1
+            else:
+                per_metric[record.metric][record.item_id].append(record.value)
+        metrics = []
+        for metric in sorted(set(per_metric) | set(unscored)):
+            item_means = [sum(v) / len(v) for v in per_metric[metric].values()]
+            mean, low, high = mean_ci(item_means)
+            metrics.append(
+                RunMetric(
+                    metric,
+                    mean,
+                    low,
+                    high,
+                    n=len(item_means),
+                    details={"unscored": unscored[metric]},
+                )
+            )
+        return metrics

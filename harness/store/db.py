@@ -1,0 +1,341 @@
+"""Open the database, apply migrations, and write in batched transactions."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from harness.adapters.base import Response
+from harness.errors import ConfigError
+from harness.item import Item
+from harness.scorers.base import RunMetric, ScoreRecord
+from harness.store.migrations import migrations
+
+DEFAULT_DB = Path("runs") / "harness.db"
+
+
+def now() -> str:
+    """UTC timestamp in ISO 8601, as stored everywhere."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def dumps(value: Any) -> str | None:
+    """Compact JSON for a column, or NULL for None."""
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+@dataclass
+class ItemResult:
+    """Everything one item produced: the unit written in one transaction."""
+
+    item: Item
+    messages: tuple[dict[str, str], ...]
+    responses: list[Response]
+    scores: list[tuple[str, str, ScoreRecord]] = field(default_factory=list)
+    """(scorer name, signature, record) triples."""
+
+    @property
+    def failed(self) -> bool:
+        return any(r.error is not None for r in self.responses)
+
+
+class Store:
+    """A harness database. One writer (the run's driver); readers anywhere."""
+
+    def __init__(self, path: str | Path = DEFAULT_DB) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = Database(self.path)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=10000")
+            migrations.apply(self.db)
+        except (OSError, sqlite3.DatabaseError) as exc:
+            raise ConfigError(f"cannot open database {self.path}: {exc}") from exc
+        self.conn = self.db.conn
+        self._pending_cache: list[tuple[str, Response]] = []
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All or nothing: a kill at any moment leaves the last commit intact."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # runs ---------------------------------------------------------------
+
+    def create_run(self, row: dict[str, Any]) -> None:
+        with self.transaction() as conn:
+            columns = ", ".join(row)
+            marks = ", ".join("?" for _ in row)
+            conn.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", list(row.values()))
+
+    def update_run(self, run_id: str, **values: Any) -> None:
+        values["updated_at"] = now()
+        assignments = ", ".join(f"{column} = ?" for column in values)
+        with self.transaction() as conn:
+            conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*values.values(), run_id])
+
+    def find_run(self, ref: str) -> dict[str, Any] | None:
+        """A run by id, name, or unique id prefix."""
+        rows = list(self.db.query("SELECT * FROM runs WHERE id = ? OR name = ?", [ref, ref]))
+        if not rows and len(ref) >= 4:
+            rows = list(self.db.query("SELECT * FROM runs WHERE id LIKE ?", [ref + "%"]))
+        return rows[0] if len(rows) == 1 else None
+
+    def get_run(self, ref: str) -> dict[str, Any]:
+        run = self.find_run(ref)
+        if run is None:
+            raise ConfigError(
+                f"no run '{ref}' in {self.path}; `harness runs list --db {self.path}` lists them"
+            )
+        return run
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM runs ORDER BY created_at DESC"))
+
+    def delete_run(self, run_id: str) -> None:
+        with self.transaction() as conn:
+            for table in ("scores", "run_metrics", "responses", "items", "runs"):
+                column = "id" if table == "runs" else "run_id"
+                conn.execute(f"DELETE FROM {table} WHERE {column} = ?", [run_id])
+
+    # items ---------------------------------------------------------------
+
+    def is_done(self, run_id: str, item_id: str, *, retry_errors: bool = False) -> bool:
+        """Whether an item is stored (and, with `retry_errors`, stored without errors)."""
+        row = self.conn.execute(
+            "SELECT 1 FROM items WHERE run_id = ? AND item_id = ?", [run_id, item_id]
+        ).fetchone()
+        if row is None:
+            return False
+        if not retry_errors:
+            return True
+        failed = self.conn.execute(
+            "SELECT 1 FROM responses WHERE run_id = ? AND item_id = ? AND error IS NOT NULL",
+            [run_id, item_id],
+        ).fetchone()
+        return failed is None
+
+    def count_items(self, run_id: str) -> int:
+        row = self.conn.execute("SELECT count(*) FROM items WHERE run_id = ?", [run_id]).fetchone()
+        return int(row[0])
+
+    def write_results(self, run_id: str, results: Sequence[ItemResult]) -> None:
+        """Store finished items, their responses and scores in one transaction.
+
+        Re-writing an item (a retried error) replaces it whole, so no item is ever doubled.
+        """
+        with self.transaction() as conn:
+            self._flush_cache(conn)
+            for result in results:
+                item = result.item
+                key = [run_id, item.id]
+                conn.execute("DELETE FROM responses WHERE run_id = ? AND item_id = ?", key)
+                conn.execute("DELETE FROM scores WHERE run_id = ? AND item_id = ?", key)
+                conn.execute(
+                    "INSERT OR REPLACE INTO items (run_id, item_id, row, input, reference, "
+                    "context, metadata, prompt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        run_id,
+                        item.id,
+                        item.row,
+                        item.input,
+                        dumps(list(item.references)),
+                        item.context,
+                        dumps(item.metadata),
+                        dumps(list(result.messages)),
+                    ],
+                )
+                conn.executemany(
+                    "INSERT INTO responses (run_id, item_id, sample, text, error, latency_ms, "
+                    "prompt_tokens, completion_tokens, finish_reason, attempts, cached) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        [
+                            run_id,
+                            item.id,
+                            sample,
+                            r.text,
+                            r.error,
+                            r.latency_ms,
+                            r.prompt_tokens,
+                            r.completion_tokens,
+                            r.finish_reason,
+                            r.attempts,
+                            int(r.cached),
+                        ]
+                        for sample, r in enumerate(result.responses)
+                    ],
+                )
+                self._insert_scores(conn, run_id, result.scores)
+
+    def _insert_scores(
+        self,
+        conn: sqlite3.Connection,
+        run_id: str,
+        scores: Sequence[tuple[str, str, ScoreRecord]],
+    ) -> None:
+        conn.executemany(
+            "INSERT OR REPLACE INTO scores (run_id, item_id, sample, scorer, metric, value, "
+            "label, details, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                [
+                    run_id,
+                    s.item_id,
+                    s.sample,
+                    scorer,
+                    s.metric,
+                    s.value,
+                    s.label,
+                    dumps(s.details),
+                    signature,
+                ]
+                for scorer, signature, s in scores
+            ],
+        )
+
+    def write_scores(self, run_id: str, scores: Sequence[tuple[str, str, ScoreRecord]]) -> None:
+        """Store (or replace) scores of items already stored: used by re-scoring."""
+        with self.transaction() as conn:
+            self._insert_scores(conn, run_id, scores)
+
+    def delete_scores(self, run_id: str, scorer: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM scores WHERE run_id = ? AND scorer = ?", [run_id, scorer])
+            conn.execute(
+                "DELETE FROM run_metrics WHERE run_id = ? AND scorer = ?", [run_id, scorer]
+            )
+
+    def iter_results(self, run_id: str) -> Iterator[tuple[Item, list[dict[str, Any]]]]:
+        """Stored items with their response rows, in dataset order, streamed."""
+        cursor = self.conn.cursor()
+        cursor.execute(
+            "SELECT item_id, row, input, reference, context, metadata FROM items "
+            "WHERE run_id = ? ORDER BY row",
+            [run_id],
+        )
+        while rows := cursor.fetchmany(500):
+            for item_id, row, text, reference, context, metadata in rows:
+                item = Item(
+                    id=item_id,
+                    input=text,
+                    references=tuple(json.loads(reference or "[]")),
+                    context=context,
+                    metadata=json.loads(metadata or "{}"),
+                    row=row,
+                )
+                responses = list(
+                    self.db.query(
+                        "SELECT * FROM responses WHERE run_id = ? AND item_id = ? ORDER BY sample",
+                        [run_id, item_id],
+                    )
+                )
+                yield item, responses
+
+    def load_scores(self, run_id: str, scorer: str) -> list[ScoreRecord]:
+        rows = self.conn.execute(
+            "SELECT item_id, sample, metric, value, label, details FROM scores "
+            "WHERE run_id = ? AND scorer = ?",
+            [run_id, scorer],
+        )
+        return [
+            ScoreRecord(
+                item_id, sample, metric, value, label, json.loads(details) if details else None
+            )
+            for item_id, sample, metric, value, label, details in rows
+        ]
+
+    def replace_run_metrics(
+        self, run_id: str, scorer: str, signature: str, metrics: Sequence[RunMetric]
+    ) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "DELETE FROM run_metrics WHERE run_id = ? AND scorer = ?", [run_id, scorer]
+            )
+            conn.executemany(
+                "INSERT INTO run_metrics (run_id, scorer, metric, value, ci_low, ci_high, n, "
+                "details, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    [
+                        run_id,
+                        scorer,
+                        m.metric,
+                        m.value,
+                        m.ci_low,
+                        m.ci_high,
+                        m.n,
+                        dumps(m.details),
+                        signature,
+                    ]
+                    for m in metrics
+                ],
+            )
+
+    # response cache ------------------------------------------------------
+
+    def cache_get(self, key: str) -> Response | None:
+        row = self.conn.execute(
+            "SELECT text, prompt_tokens, completion_tokens, finish_reason FROM response_cache "
+            "WHERE key = ?",
+            [key],
+        ).fetchone()
+        if row is None:
+            return None
+        return Response(
+            text=row[0],
+            prompt_tokens=row[1],
+            completion_tokens=row[2],
+            finish_reason=row[3],
+            latency_ms=None,
+            cached=True,
+        )
+
+    def cache_put(self, key: str, response: Response) -> None:
+        """Buffered: written with the next batch of results, in the same transaction."""
+        self._pending_cache.append((key, response))
+
+    def _flush_cache(self, conn: sqlite3.Connection) -> None:
+        if not self._pending_cache:
+            return
+        stamp = now()
+        conn.executemany(
+            "INSERT OR REPLACE INTO response_cache (key, text, prompt_tokens, "
+            "completion_tokens, finish_reason, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                [k, r.text, r.prompt_tokens, r.completion_tokens, r.finish_reason, stamp]
+                for k, r in self._pending_cache
+            ],
+        )
+        self._pending_cache.clear()
+
+
+class StoreCache:
+    """The response cache of a store, in the shape the managed adapter expects."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, key: str) -> Response | None:
+        return self.store.cache_get(key)
+
+    def put(self, key: str, response: Response) -> None:
+        self.store.cache_put(key, response)

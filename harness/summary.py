@@ -1,0 +1,109 @@
+"""Run-level figures: scorer aggregates into run_metrics, operational stats into runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from harness.adapters.managed import Accounting
+from harness.scorers.base import Scorer
+from harness.stats import percentile
+from harness.store.db import Store, dumps, now
+
+
+def aggregate_scores(store: Store, run_id: str, scorers: Sequence[Scorer]) -> None:
+    """Recompute each scorer's run-level figures from its stored records."""
+    for scorer in scorers:
+        records = store.load_scores(run_id, scorer.name)
+        store.replace_run_metrics(
+            run_id, scorer.name, scorer.signature(), scorer.aggregate(records)
+        )
+
+
+def response_stats(store: Store, run_id: str) -> dict[str, Any]:
+    """Counts, errors, latency percentiles (fresh calls only) and tokens of a run."""
+    conn = store.conn
+    n_items, n_failed = conn.execute(
+        "SELECT count(*), coalesce(sum(failed), 0) FROM (SELECT item_id, "
+        "max(error IS NOT NULL) AS failed FROM responses WHERE run_id = ? GROUP BY item_id)",
+        [run_id],
+    ).fetchone()
+    n_responses, n_errors, prompt_tokens, completion_tokens, n_cached = conn.execute(
+        "SELECT count(*), count(error), coalesce(sum(prompt_tokens), 0), "
+        "coalesce(sum(completion_tokens), 0), coalesce(sum(cached), 0) "
+        "FROM responses WHERE run_id = ?",
+        [run_id],
+    ).fetchone()
+    latencies = [
+        row[0]
+        for row in conn.execute(
+            "SELECT latency_ms FROM responses WHERE run_id = ? AND latency_ms IS NOT NULL "
+            "AND error IS NULL",
+            [run_id],
+        )
+    ]
+    errors = [
+        {"item_id": item_id, "error": error}
+        for item_id, error in conn.execute(
+            "SELECT item_id, error FROM responses WHERE run_id = ? AND error IS NOT NULL LIMIT 5",
+            [run_id],
+        )
+    ]
+    return {
+        "items": n_items,
+        "failed_items": n_failed,
+        "responses": n_responses,
+        "errors": n_errors,
+        "cached": n_cached,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "latency_p50_ms": percentile(latencies, 50),
+        "latency_p95_ms": percentile(latencies, 95),
+        "first_errors": errors,
+    }
+
+
+def finalize_run(
+    store: Store, run_id: str, scorers: Sequence[Scorer], accounting: Accounting | None = None
+) -> None:
+    """Aggregate scores, record stats, and mark the run completed."""
+    aggregate_scores(store, run_id, scorers)
+    stats = response_stats(store, run_id)
+    if accounting is not None:
+        stats["calls"] = asdict(accounting)
+    run = store.get_run(run_id)
+    started = run["created_at"]
+    stats["started_at"] = started
+    store.update_run(run_id, status="completed", finished_at=now(), stats=dumps(stats))
+
+
+def run_summary(store: Store, ref: str) -> dict[str, Any]:
+    """Everything `runs show` and `run --json` print about one run."""
+    run = store.get_run(ref)
+    metrics = [
+        {
+            key: row[key]
+            for key in ("scorer", "metric", "value", "ci_low", "ci_high", "n", "signature")
+        }
+        | {"details": json.loads(row["details"]) if row["details"] else {}}
+        for row in store.db.query(
+            "SELECT * FROM run_metrics WHERE run_id = ? ORDER BY scorer, metric", [run["id"]]
+        )
+    ]
+    stats = json.loads(run["stats"]) if run["stats"] else response_stats(store, run["id"])
+    return {
+        "run_id": run["id"],
+        "name": run["name"],
+        "status": run["status"],
+        "model": run["model"],
+        "dataset": run["dataset"],
+        "created_at": run["created_at"],
+        "finished_at": run["finished_at"],
+        "n_items": run["n_items"],
+        "template_hash": run["template_hash"],
+        "dataset_fingerprint": run["dataset_fingerprint"],
+        "metrics": metrics,
+        "stats": stats,
+    }

@@ -1,0 +1,161 @@
+"""The CLI end to end with the in-process fake adapter and a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from tests.conftest import write_jsonl
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        from harness.errors import HarnessError
+
+        if isinstance(result.exception, HarnessError):
+            return 2, str(result.exception)
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def run_json(*args: str) -> dict:
+    code, out = invoke("run", *args, "--json", "--no-progress")
+    assert code == 0, out
+    return json.loads(out)
+
+
+@pytest.mark.usefixtures("fake_registered")
+def test_run_stores_and_summarises(qa_file: Path, db_path: Path) -> None:
+    summary = run_json(str(qa_file), "--model", "fake", "--scorers", "exact_match,token_f1",
+                       "--db", str(db_path), "--name", "first")
+    assert summary["status"] == "completed"
+    assert summary["stats"]["items"] == 10
+    metrics = {m["metric"]: m for m in summary["metrics"]}
+    assert metrics["exact_match"]["value"] == 1.0
+    assert metrics["exact_match"]["n"] == 10
+    assert metrics["token_f1"]["ci_low"] is not None
+    code, out = invoke("runs", "list", "--db", str(db_path), "--json")
+    assert code == 0 and json.loads(out)[0]["name"] == "first"
+    code, out = invoke("runs", "show", "first", "--db", str(db_path), "--json")
+    shown = json.loads(out)
+    assert shown["run_id"] == summary["run_id"]
+    assert shown["config"]["template_hash"] == summary["template_hash"]
+
+
+@pytest.mark.usefixtures("fake_registered")
+def test_rescore_adds_scorers_without_calling_the_model(qa_file: Path, db_path: Path) -> None:
+    from tests.fakes import FakeAdapter
+
+    run_json(str(qa_file), "--model", "fake", "--db", str(db_path), "--name", "plain")
+    calls = sum(len(a.calls) for a in FakeAdapter.instances)
+    code, out = invoke("score", "plain", "--scorers", "exact_match", "--db", str(db_path),
+                       "--json")
+    assert code == 0, out
+    assert json.loads(out)["metrics"][0]["metric"] == "exact_match"
+    assert sum(len(a.calls) for a in FakeAdapter.instances) == calls
+
+
+@pytest.mark.usefixtures("fake_registered")
+def test_name_clash_needs_resume_and_resume_needs_same_config(
+    qa_file: Path, db_path: Path
+) -> None:
+    run_json(str(qa_file), "--model", "fake", "--db", str(db_path), "--name", "n1")
+    code, out = invoke("run", str(qa_file), "--model", "fake", "--db", str(db_path),
+                       "--name", "n1", "--no-progress")
+    assert code == 2 and "--resume" in out
+    code, out = invoke("run", str(qa_file), "--model", "fake", "--db", str(db_path),
+                       "--name", "n1", "--resume", "--template", "Q: {{input}}",
+                       "--no-progress")
+    assert code == 2 and "template_hash changed" in out
+    summary = run_json(str(qa_file), "--model", "fake", "--db", str(db_path), "--name", "n1",
+                       "--resume")
+    assert summary["stats"]["items"] == 10
+
+
+@pytest.mark.usefixtures("fake_registered")
+def test_delete_run(qa_file: Path, db_path: Path) -> None:
+    run_json(str(qa_file), "--model", "fake", "--db", str(db_path), "--name", "gone")
+    code, _ = invoke("runs", "delete", "gone", "--yes", "--db", str(db_path))
+    assert code == 0
+    code, out = invoke("runs", "show", "gone", "--db", str(db_path))
+    assert code == 2 and "no run 'gone'" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--model", "nosuch"], "unknown adapter 'nosuch'"),
+        (["--model", "fake", "--scorers", "nosuch"], "unknown scorer 'nosuch'"),
+        (["--model", "fake", "--template", "Say {{nope}}"], "nope"),
+        (["--model", "fake", "--input-field", "prompt_text"], "prompt_text"),
+        (["--model", "openai:gpt-4o"], "OPENAI_API_KEY"),
+        (["--model", "openai:m", "--base-url", "http://127.0.0.1:9/v1"], "cannot reach"),
+    ],
+)
+@pytest.mark.usefixtures("fake_registered")
+def test_bad_input_is_one_clear_error_and_no_run(
+    qa_file: Path, db_path: Path, args: list[str], expected: str
+) -> None:
+    code, out = invoke("run", str(qa_file), *args, "--db", str(db_path), "--no-progress")
+    assert code == 2
+    assert expected in out
+    if db_path.exists():
+        from harness.store.db import Store
+
+        assert Store(db_path).list_runs() == []
+
+
+@pytest.mark.usefixtures("fake_registered")
+def test_bad_rows_name_file_row_and_field(tmp_path: Path, db_path: Path) -> None:
+    bad = write_jsonl(tmp_path / "bad.jsonl", [
+        {"id": "a", "question": "q1", "answer": "x"},
+        {"id": "a", "question": "q2", "answer": "y"},
+    ])
+    code, out = invoke("run", str(bad), "--model", "fake", "--db", str(db_path),
+                       "--no-progress")
+    assert code == 2 and "bad.jsonl" in out and "duplicate" in out
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    code, out = invoke("run", str(empty), "--model", "fake", "--db", str(db_path),
+                       "--no-progress")
+    assert code == 2 and "empty.jsonl" in out
+    missing = tmp_path / "missing.jsonl"
+    code, out = invoke("run", str(missing), "--model", "fake", "--db", str(db_path),
+                       "--no-progress")
+    assert code == 2 and "missing.jsonl" in out
+    noref = write_jsonl(tmp_path / "noref.jsonl", [{"question": "q1"}])
+    code, out = invoke("run", str(noref), "--model", "fake", "--scorers", "exact_match",
+                       "--db", str(db_path), "--no-progress")
+    assert code == 2 and "reference" in out
+
+
+@pytest.mark.usefixtures("fake_registered")
+def test_replay_from_a_column_and_a_file(tmp_path: Path, db_path: Path) -> None:
+    rows = [{"id": f"r{i}", "question": "q", "answer": "yes", "output_text": "yes" if i else "no"}
+            for i in range(4)]
+    data = write_jsonl(tmp_path / "logs.jsonl", rows)
+    summary = run_json(str(data), "--model", "replay:output_text", "--scorers", "exact_match",
+                       "--db", str(db_path))
+    assert summary["metrics"][0]["value"] == 0.75
+    replies = write_jsonl(tmp_path / "replies.jsonl",
+                          [{"id": f"r{i}", "response": "yes"} for i in range(4)])
+    summary = run_json(str(data), "--model", f"replay:{replies}", "--scorers", "exact_match",
+                       "--db", str(db_path))
+    assert summary["metrics"][0]["value"] == 1.0
+    code, out = invoke("run", str(data), "--model", "replay:nocolumn", "--db", str(db_path),
+                       "--no-progress")
+    assert code == 2 and "nocolumn" in out
+
+
+def test_every_command_has_help() -> None:
+    for args in (["run"], ["score"], ["runs", "list"], ["runs", "show"], ["runs", "delete"]):
+        result = runner.invoke(app, [*args, "--help"])
+        assert result.exit_code == 0, args
+        assert len(result.output) > 100

@@ -1,0 +1,178 @@
+"""The pipeline and managed wrapper with the in-process fake adapter and a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+
+import pytest
+
+from harness.adapters.base import GenerationParams, Request
+from harness.adapters.managed import ManagedAdapter, RetryPolicy
+from harness.item import Item
+from harness.pipeline import Pipeline
+from harness.scorers.base import Example, Scorer, ScoreRecord
+from harness.scorers.text import ExactMatch, TokenF1
+from harness.store.db import ItemResult, Store, StoreCache
+from harness.templates import PromptTemplate
+from tests.fakes import FakeAdapter
+
+FAST = RetryPolicy(max_retries=3, base_delay=0.001, max_delay=0.01)
+
+
+def make_items(n: int) -> list[Item]:
+    return [Item(id=f"i{k}", input=f"q{k}", references=(f"a{k}",), row=k + 1) for k in range(n)]
+
+
+def run_pipeline(
+    store: Store, adapter: FakeAdapter, items: list[Item], *, scorers: list[Scorer] | None = None,
+    samples: int = 1, run_id: str = "r1", concurrency: int = 8, read_cache: bool = True,
+) -> ManagedAdapter:
+    managed = ManagedAdapter(adapter, concurrency=concurrency, retry=FAST,
+                             cache=StoreCache(store), read_cache=read_cache, seed=0)
+    pipeline = Pipeline(
+        template=PromptTemplate.load(None), adapter=managed, params=GenerationParams(),
+        scorers=scorers or [ExactMatch(), TokenF1()], samples=samples,
+        sink=lambda batch: store.write_results(run_id, batch), batch_size=4,
+        flush_seconds=0.01,
+    )
+    asyncio.run(pipeline.run(items))
+    return managed
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = Store(tmp_path / "h.db")
+    store.create_run({"id": "r1", "name": "one", "status": "running", "created_at": "t"})
+    return store
+
+
+def count(store: Store, sql: str) -> int:
+    return int(store.conn.execute(sql).fetchone()[0])
+
+
+def test_every_item_stored_once_with_scores(store: Store) -> None:
+    adapter = FakeAdapter()
+    adapter.replies["i3"] = "wrong"
+    run_pipeline(store, adapter, make_items(25))
+    assert count(store, "SELECT count(*) FROM items") == 25
+    assert count(store, "SELECT count(*) FROM responses") == 25
+    assert count(store, "SELECT count(*) FROM scores WHERE metric='exact_match'") == 25
+    assert count(store, "SELECT sum(value) FROM scores WHERE metric='exact_match'") == 24
+    signature = store.conn.execute("SELECT signature FROM scores LIMIT 1").fetchone()[0]
+    assert signature.startswith(("exact_match|", "token_f1|"))
+
+
+def test_retries_until_success_and_counts_attempts(store: Store) -> None:
+    adapter = FakeAdapter()
+    adapter.failures = {"i0": 2, "i1": 1}
+    managed = run_pipeline(store, adapter, make_items(5))
+    attempts = dict(store.conn.execute("SELECT item_id, attempts FROM responses"))
+    assert attempts["i0"] == 3 and attempts["i1"] == 2 and attempts["i2"] == 1
+    assert managed.accounting.retries == 3
+    assert count(store, "SELECT count(*) FROM responses WHERE error IS NOT NULL") == 0
+
+
+def test_gives_up_after_max_retries_and_stores_the_error(store: Store) -> None:
+    adapter = FakeAdapter()
+    adapter.failures = {"i0": 100}
+    adapter.permanent = {"i1"}
+    run_pipeline(store, adapter, make_items(3))
+    errors = dict(store.conn.execute("SELECT item_id, error FROM responses"))
+    assert "gave up after 4 attempts" in errors["i0"]
+    assert errors["i1"] == "HTTP 400: bad request"
+    assert errors["i2"] is None
+    # an errored response is not scored, never scored as 0
+    assert count(store, "SELECT count(*) FROM scores WHERE item_id IN ('i0','i1')") == 0
+    assert sum(1 for c in adapter.calls if c.item and c.item.id == "i1") == 1
+
+
+def test_retry_after_is_a_floor_on_the_wait() -> None:
+    policy = RetryPolicy(base_delay=0.1, max_delay=1.0)
+    rng = random.Random(1)
+    assert all(policy.delay(0, 2.5, rng) >= 2.5 for _ in range(50))
+    waits = [policy.delay(3, None, rng) for _ in range(200)]
+    assert all(0.4 <= w <= 0.8 for w in waits)
+    assert len({round(w, 6) for w in waits}) > 100  # jittered
+
+
+def test_cache_means_no_second_call(store: Store) -> None:
+    first = FakeAdapter()
+    run_pipeline(store, first, make_items(6))
+    store.create_run({"id": "r2", "name": "two", "status": "running", "created_at": "t"})
+    second = FakeAdapter()
+    managed = run_pipeline(store, second, make_items(6), run_id="r2")
+    assert second.calls == []
+    assert managed.accounting.cache_hits == 6
+    assert count(store, "SELECT sum(cached) FROM responses WHERE run_id='r2'") == 6
+    third = FakeAdapter()
+    store.create_run({"id": "r3", "name": "three", "status": "running", "created_at": "t"})
+    run_pipeline(store, third, make_items(6), run_id="r3", read_cache=False)
+    assert len(third.calls) == 6
+
+
+def test_samples_are_separate_requests_with_their_index(store: Store) -> None:
+    adapter = FakeAdapter()
+    run_pipeline(store, adapter, make_items(4), samples=3)
+    assert sorted({c.sample for c in adapter.calls}) == [0, 1, 2]
+    assert count(store, "SELECT count(*) FROM responses") == 12
+    assert count(store, "SELECT count(*) FROM scores WHERE metric='exact_match'") == 12
+
+
+def test_cancelled_run_keeps_finished_items_and_no_partial_ones(store: Store) -> None:
+    adapter = FakeAdapter()
+    adapter.delay = 0.01
+    managed = ManagedAdapter(adapter, concurrency=4, retry=FAST, cache=StoreCache(store))
+    pipeline = Pipeline(
+        template=PromptTemplate.load(None), adapter=managed, params=GenerationParams(),
+        scorers=[ExactMatch()], samples=2,
+        sink=lambda batch: store.write_results("r1", batch), batch_size=4, flush_seconds=0.01,
+    )
+
+    async def interrupt() -> None:
+        task = asyncio.create_task(pipeline.run(make_items(200)))
+        await asyncio.sleep(0.15)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(interrupt())
+    items = count(store, "SELECT count(*) FROM items")
+    assert 0 < items < 200
+    assert count(store, "SELECT count(*) FROM responses") == 2 * items
+
+
+class Exploding(Scorer):
+    name = "exploding"
+
+    def score(self, batch: list[Example]) -> list[ScoreRecord]:  # type: ignore[override]
+        raise RuntimeError("scorer bug")
+
+
+def test_a_failing_scorer_stops_the_run_instead_of_hanging(store: Store) -> None:
+    with pytest.raises(RuntimeError, match="scorer bug"):
+        run_pipeline(store, FakeAdapter(), make_items(300), scorers=[Exploding()],
+                     concurrency=2)
+
+
+def test_rewriting_an_item_replaces_it(store: Store) -> None:
+    item = make_items(1)[0]
+    from harness.adapters.base import Response
+
+    store.write_results("r1", [ItemResult(item, (), [Response(text=None, error="boom")])])
+    assert not store.is_done("r1", "i0", retry_errors=True)
+    assert store.is_done("r1", "i0")
+    store.write_results("r1", [ItemResult(item, (), [Response(text="a0")])])
+    assert count(store, "SELECT count(*) FROM responses") == 1
+    assert store.is_done("r1", "i0", retry_errors=True)
+
+
+def test_request_carries_seed_params_and_messages(store: Store) -> None:
+    adapter = FakeAdapter()
+    managed = ManagedAdapter(adapter, concurrency=2)
+    params = GenerationParams(temperature=0.5, seed=7)
+    request = Request(messages=({"role": "user", "content": "hi"},), params=params, sample=1,
+                      item=make_items(1)[0])
+    other = Request(messages=request.messages, params=params, sample=2, item=request.item)
+    assert managed.cache_key(request) != managed.cache_key(other)

@@ -1,0 +1,613 @@
+"""Datasets: local files, folders, globs or cached Hugging Face datasets, streamed as Items.
+
+Everything goes through the `datasets` library in streaming mode, so no dataset is ever
+loaded whole, and never over the network: a dataset name is looked up in the local caches
+only. Row numbers (`Item.row`, and `row` in a `DataError`) count data records from 1 across
+the whole source: in a JSON-lines file without blank lines, row N is line N; in a CSV file,
+row N is the record after the header, i.e. line N + 1.
+
+CSV cells are read as the text written there (ids like 007 keep their zeros); JSON and
+Parquet keep their types. A folder follows the Hugging Face naming rules for splits
+(`train.jsonl`, `test/...`); when nothing in it is named after a split, every file is 'train'.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import hashlib
+import importlib
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, DataError
+from harness.item import Item
+
+#: File suffix -> the `datasets` builder that reads it.
+BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+
+#: Column names tried, in order and case-insensitively, when a field is not mapped.
+INPUT_NAMES = ("input", "prompt", "question", "query", "instruction", "text")
+REFERENCE_NAMES = (
+    "reference", "references", "answer", "answers", "best_answer",
+    "target", "expected", "ideal", "output", "label",
+)  # fmt: skip
+CONTEXT_NAMES = ("context", "document", "passage", "article", "knowledge", "src")
+ID_NAMES = ("id", "item_id", "uid", "example_id", "idx")
+
+_BATCH = 1000
+_GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """Which columns hold each field; None (or no references) means detect it."""
+
+    input: str | None = None
+    references: tuple[str, ...] = ()
+    context: str | None = None
+    id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain form for the run config."""
+        return {
+            "input": self.input,
+            "references": list(self.references),
+            "context": self.context,
+            "id": self.id,
+        }
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What one validation pass learned: row count and a content fingerprint."""
+
+    n_rows: int
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class _Source:
+    kind: str  # "file", "folder", "glob" or "hub"
+    path: str  # what error messages name
+    files: tuple[Path, ...] = ()  # local data files (empty for hub datasets)
+    builder: str | None = None  # packaged builder for file and glob sources
+
+
+class Dataset:
+    """A streamed dataset with its columns resolved onto Item fields."""
+
+    def __init__(
+        self, source: str, src: _Source, split: str, hf: Any, mapping: FieldMapping,
+        limit: int | None,
+    ) -> None:  # fmt: skip
+        self.source = source
+        self.split = split
+        self.limit = limit
+        self._src = src
+        self._hf = hf
+        self.path = src.path
+        self.columns = self._read_columns()
+        self.mapping = _resolve(mapping, self.columns, self.path)
+        m = self.mapping
+        self._mapped = {c for c in (m.input, m.context, m.id, *m.references) if c}
+        self.metadata_columns = [c for c in self.columns if c not in self._mapped]
+
+    def fields(self) -> list[str]:
+        """Names a template may use: mapped fields, then metadata columns."""
+        names = ["input", "id"]
+        if self.mapping.references:
+            names += ["reference", "references"]
+        if self.mapping.context:
+            names.append("context")
+        return names + [c for c in self.metadata_columns if c not in names]
+
+    def describe(self) -> dict[str, Any]:
+        """Where the data came from and how it was mapped, for the run config."""
+        return {
+            "source": self.source,
+            "kind": self._src.kind,
+            "split": self.split,
+            "limit": self.limit,
+            "columns": list(self.columns),
+            "mapping": self.mapping.to_dict(),
+        }
+
+    def __iter__(self) -> Iterator[Item]:
+        for n, row in self._rows():
+            yield self._item(row, n)
+
+    def validate(self, *, needs: Iterable[str] = ()) -> DatasetInfo:
+        """Check every row in one streaming pass; raise the first problem as a DataError."""
+        wanted = set(needs)
+        need_ref = bool(wanted & {"reference", "references"})
+        need_ctx = "context" in wanted
+        if need_ref and not self.mapping.references:
+            raise self._missing_column("reference", "--reference-field")
+        if need_ctx and not self.mapping.context:
+            raise self._missing_column("context", "--context-field")
+        seen: set[int] = set()
+        digest = hashlib.sha256()
+        n = 0
+        for n, row in self._rows():
+            digest.update(_canonical(row).encode())
+            digest.update(b"\n")
+            item = self._item(row, n)
+            if need_ref and not item.references:
+                field = ", ".join(self.mapping.references)
+                raise DataError("no reference answer", path=self.path, row=n, field=field)
+            if need_ctx and not item.context:
+                raise DataError(
+                    "context is empty", path=self.path, row=n, field=self.mapping.context
+                )
+            key = _id_key(item.id)
+            if key in seen:
+                self._check_duplicate(item.id, n)
+            seen.add(key)
+        if n == 0:
+            raise DataError("no rows", path=self.path)
+        return DatasetInfo(n_rows=n, fingerprint=digest.hexdigest())
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(row number, raw row) pairs, honouring the limit; read errors become DataErrors."""
+        size = min(_BATCH, self.limit) if self.limit else _BATCH
+        batches = iter(self._hf.iter(batch_size=size))
+        n = 0
+        while self.limit is None or n < self.limit:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except DataError:
+                raise
+            except Exception as exc:
+                raise self._read_error(exc) from exc
+            names = list(batch)
+            for values in zip(*(batch[c] for c in names), strict=True):
+                if self.limit is not None and n >= self.limit:
+                    return
+                n += 1
+                yield n, dict(zip(names, values, strict=True))
+
+    def _read_columns(self) -> list[str]:
+        features = self._hf.features
+        if features is not None and len(features):
+            return list(features)
+        for _, row in self._rows():
+            return list(row)
+        raise DataError("no rows", path=self.path)
+
+    def _item(self, row: dict[str, Any], n: int) -> Item:
+        m = self.mapping
+        assert m.input is not None
+        text = self._text(row.get(m.input), n, m.input)
+        if text is None:
+            raise DataError("input is missing or empty", path=self.path, row=n, field=m.input)
+        refs: list[str] = []
+        for col in m.references:
+            refs.extend(self._strings(row.get(col), n, col))
+        context = None
+        if m.context:
+            parts = self._strings(row.get(m.context), n, m.context)
+            context = "\n".join(parts) if parts else None
+        metadata = {k: _jsonable(v) for k, v in row.items() if k not in self._mapped}
+        if m.id:
+            item_id = _id_text(row.get(m.id))
+            if item_id is None:
+                raise DataError("id is missing or empty", path=self.path, row=n, field=m.id)
+        else:
+            item_id = content_id(text, refs, context, metadata)
+        return Item(
+            id=item_id, input=text, references=tuple(refs), context=context,
+            metadata=metadata, row=n,
+        )  # fmt: skip
+
+    def _text(self, value: Any, n: int, column: str) -> str | None:
+        """A cell as text: None when missing or blank; numbers become strings."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        if isinstance(value, str):
+            return value if value.strip() else None
+        if isinstance(value, int | float | Decimal):
+            return str(value)
+        kind = type(value).__name__
+        raise DataError(f"expected text, got {kind}", path=self.path, row=n, field=column)
+
+    def _strings(self, value: Any, n: int, column: str) -> list[str]:
+        """A cell holding one string or a list of strings, without the empty ones."""
+        if isinstance(value, dict) and "text" in value:  # SQuAD-style {"text": [...], ...}
+            value = value["text"]
+        values = value if isinstance(value, list | tuple) else [value]
+        texts = (self._text(v, n, column) for v in values)
+        return [t for t in texts if t is not None]
+
+    def _missing_column(self, field: str, option: str) -> DataError:
+        columns = ", ".join(self.columns)
+        return DataError(
+            f"a scorer needs a {field} but no {field} column was found (columns: {columns});"
+            f" name it with {option}",
+            path=self.path,
+            field=field,
+        )
+
+    def _check_duplicate(self, item_id: str, row: int) -> None:
+        """Re-scan for the first row with this id; raise if it really is a duplicate."""
+        for n, raw in self._rows():
+            if n >= row:
+                return  # a 64-bit hash collision between different ids
+            if self._item(raw, n).id == item_id:
+                how = "" if self.mapping.id else " (same content; add an id column to keep both)"
+                raise DataError(
+                    f"duplicate id '{item_id}' at rows {n} and {row}{how}",
+                    path=self.path,
+                    row=row,
+                    field=self.mapping.id or "id",
+                )
+
+    def _read_error(self, exc: Exception) -> DataError:
+        """Turn a reader failure into a DataError naming the file (and line, for JSON)."""
+        for path in self._src.files:
+            if path.suffix in (".jsonl", ".json"):
+                bad = _find_bad_json(path)
+                if bad is not None:
+                    return DataError(f"line {bad[0]}: {bad[1]}", path=str(path))
+        lines = str(exc).strip().splitlines()
+        detail = lines[-1] if lines else type(exc).__name__
+        return DataError(f"cannot read the data: {detail}", path=self.path)
+
+
+def open_dataset(
+    source: str,
+    mapping: FieldMapping = FieldMapping(),
+    *,
+    split: str | None = None,
+    limit: int | None = None,
+) -> Dataset:
+    """Open `source` as a stream: a data file, folder, glob, or a cached HF dataset name.
+
+    Columns are read and the mapping resolved at once; rows are read only when iterated.
+    `limit` caps the number of rows that iteration and validation see.
+    """
+    if limit is not None and limit < 1:
+        raise ConfigError(f"limit must be a positive number of rows, got {limit}")
+    src = _locate(source)
+    chosen = split or "train"
+    hf = _load(src, chosen)
+    return Dataset(source, src, chosen, hf, mapping, limit)
+
+
+def content_id(
+    text: str, references: Iterable[str], context: str | None, metadata: dict[str, Any]
+) -> str:
+    """A stable id for a row without one: 16 hex chars of its content's sha256."""
+    payload = {
+        "input": text,
+        "references": list(references),
+        "context": context,
+        "metadata": metadata,
+    }
+    return hashlib.sha256(_dumps(payload).encode()).hexdigest()[:16]
+
+
+# -- mapping columns onto fields ----------------------------------------------------------
+
+
+def _norm(name: str) -> str:
+    return name.strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def _resolve(mapping: FieldMapping, columns: list[str], path: str) -> FieldMapping:
+    """Check the named columns and detect the unnamed ones; return actual column names."""
+    listing = ", ".join(columns)
+    used: set[str] = set()
+
+    def named(field: str, name: str) -> str:
+        if name in columns:
+            column = name
+        else:
+            close = [c for c in columns if _norm(c) == _norm(name)]
+            if len(close) != 1:
+                raise DataError(f"no column '{name}' (columns: {listing})", path=path, field=field)
+            column = close[0]
+        used.add(column)
+        return column
+
+    def detect(candidates: tuple[str, ...]) -> str | None:
+        free = {_norm(c): c for c in reversed(columns) if c not in used}
+        for candidate in candidates:
+            if candidate in free:
+                used.add(free[candidate])
+                return free[candidate]
+        return None
+
+    # Explicit names first, so detection never takes a column the user assigned.
+    input_col = named("input", mapping.input) if mapping.input else None
+    refs = tuple(named("reference", r) for r in mapping.references)
+    context = named("context", mapping.context) if mapping.context else None
+    id_col = named("id", mapping.id) if mapping.id else None
+    input_col = input_col or detect(INPUT_NAMES)
+    if input_col is None:
+        raise DataError(
+            f"no input column found (looked for {', '.join(INPUT_NAMES)}; columns: {listing});"
+            " name it with --input-field",
+            path=path,
+            field="input",
+        )
+    if not refs:
+        found = detect(REFERENCE_NAMES)
+        refs = (found,) if found else ()
+    context = context or detect(CONTEXT_NAMES)
+    id_col = id_col or detect(ID_NAMES)
+    return FieldMapping(input=input_col, references=refs, context=context, id=id_col)
+
+
+# -- locating and loading sources ---------------------------------------------------------
+
+
+def _locate(source: str) -> _Source:
+    """Decide what `source` names: a local file, folder, glob or a Hugging Face dataset."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        return _Source("file", str(path), (path,), _builder_of([path], source))
+    if path.is_dir():
+        files = _data_files(path)
+        _builder_of(files, source)
+        return _Source("folder", str(path), tuple(files))
+    if _GLOB_CHARS & set(source):
+        matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
+        files = [p for p in matches if p.is_file() and p.suffix.lower() in BUILDERS]
+        if not files:
+            raise DataError(f"no data files match '{source}'", path=source)
+        return _Source("glob", source, tuple(files), _builder_of(files, source))
+    if _looks_like_path(source):
+        raise DataError("file not found", path=source)
+    return _Source("hub", source)
+
+
+def _looks_like_path(source: str) -> bool:
+    if Path(source).suffix.lower() in BUILDERS or source.startswith((".", "/", "~", "\\")):
+        return True
+    return source.count("/") > 1 or "\\" in source or (os.sep != "/" and os.sep in source)
+
+
+def _data_files(folder: Path) -> list[Path]:
+    files = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            p = Path(root, name)
+            if not name.startswith(".") and p.suffix.lower() in BUILDERS:
+                files.append(p)
+    if not files:
+        kinds = ", ".join(BUILDERS)
+        raise DataError(f"no data files ({kinds}) in this folder", path=str(folder))
+    return files
+
+
+def _builder_of(files: list[Path], source: str) -> str:
+    """The one builder that reads all `files`; mixed or unknown types are an error."""
+    kinds = {p.suffix.lower() for p in files}
+    unknown = kinds - set(BUILDERS)
+    if unknown:
+        supported = ", ".join(BUILDERS)
+        raise DataError(
+            f"unsupported file type {sorted(unknown)[0]} (use {supported})", path=source
+        )
+    builders = {BUILDERS[k] for k in kinds}
+    if len(builders) > 1:
+        raise DataError(f"mixed file types {sorted(kinds)}; keep one type per dataset", path=source)
+    return builders.pop()
+
+
+def _hf_datasets() -> Any:
+    """Import `datasets` (slow, so only when needed) with its progress bars and logs off."""
+    from huggingface_hub.utils import logging as hub_logging
+
+    # Through importlib: a bare `import datasets` makes type checkers and linters resolve
+    # the project's own datasets/ data folder instead of the library.
+    datasets: Any = importlib.import_module("datasets")
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
+    hub_logging.set_verbosity_error()
+    return datasets
+
+
+@contextmanager
+def _offline() -> Iterator[None]:
+    """Forbid network access by `datasets` and the Hub client for the enclosed calls."""
+    from huggingface_hub import constants as hub_constants
+
+    ds_config: Any = importlib.import_module("datasets.config")
+
+    env = {k: os.environ.get(k) for k in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")}
+    saved = (ds_config.HF_HUB_OFFLINE, ds_config.HF_DATASETS_OFFLINE, hub_constants.HF_HUB_OFFLINE)
+    os.environ.update(dict.fromkeys(env, "1"))
+    ds_config.HF_HUB_OFFLINE = ds_config.HF_DATASETS_OFFLINE = hub_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        ds_config.HF_HUB_OFFLINE, ds_config.HF_DATASETS_OFFLINE = saved[:2]
+        hub_constants.HF_HUB_OFFLINE = saved[2]
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _load(src: _Source, split: str) -> Any:
+    """The streaming `IterableDataset` for a located source."""
+    datasets = _hf_datasets()
+    with _offline():
+        try:
+            if src.kind == "hub":
+                return _load_hub(datasets, src.path, split)
+            if src.kind == "folder":
+                files = _folder_split(src, split)
+            elif split != "train":
+                raise DataError(
+                    f"split '{split}' does not apply: a file or glob is one split ('train')",
+                    path=src.path,
+                )
+            else:
+                files = list(src.files)
+            builder = _builder_of(files, src.path)
+            options = _csv_options(datasets, files[0]) if builder == "csv" else {}
+            return datasets.load_dataset(
+                builder, data_files=[str(p) for p in files], split="train", streaming=True,
+                **options,
+            )  # fmt: skip
+        except DataError:
+            raise
+        except StopIteration as exc:  # raised by `datasets` for an empty JSON file
+            raise DataError("no rows", path=src.path) from exc
+        except ValueError as exc:  # bad split, unknown config: the message says which
+            raise DataError(str(exc).strip(), path=src.path) from exc
+        except Exception as exc:
+            detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"cannot open the data: {detail}", path=src.path) from exc
+
+
+def _csv_options(datasets: Any, first: Path) -> dict[str, Any]:
+    """Read every CSV cell as the text written there: ids like 007 keep their zeros and
+    answers like "None" or "NA" stay answers; only empty cells are missing."""
+    with first.open(newline="", encoding="utf-8-sig") as handle:
+        header = next(csv.reader(handle), None)
+    if not header:
+        raise DataError("no rows", path=str(first))
+    features = datasets.Features({name: datasets.Value("string") for name in header})
+    return {"features": features, "keep_default_na": False, "na_values": [""]}
+
+
+def _folder_split(src: _Source, split: str) -> list[Path]:
+    """The folder's files for `split`, by the Hugging Face naming rules (`test.jsonl`,
+    `train/`, ...); when no file or folder is named after a split, all are 'train'."""
+    data_files: Any = importlib.import_module("datasets.data_files")
+    suffixes = sorted({p.suffix.lower() for p in src.files})
+    splits: dict[str, list[Path]] = {}
+    for name, patterns in data_files.get_data_patterns(src.path).items():
+        try:
+            found = data_files.DataFilesList.from_patterns(
+                patterns, base_path=src.path, allowed_extensions=suffixes
+            )
+        except FileNotFoundError:  # the split's files are all of other types
+            continue
+        if found:
+            splits[str(name)] = [Path(f) for f in found]
+    if split not in splits:
+        listing = ", ".join(splits) or "none"
+        raise DataError(f"no split '{split}' in this folder (splits: {listing})", path=src.path)
+    return splits[split]
+
+
+def _load_hub(datasets: Any, source: str, split: str) -> Any:
+    """A dataset from the local HF caches, never the network; `name:config` picks a config."""
+    name, _, config = source.partition(":")
+    try:
+        return datasets.load_dataset(name, config or None, split=split, streaming=True)
+    except ValueError:
+        raise
+    except Exception as exc:
+        snapshot = _hub_snapshot(name)
+        if snapshot is not None:
+            return datasets.load_dataset(str(snapshot), config or None, split=split, streaming=True)
+        cache = datasets.config.HF_DATASETS_CACHE
+        raise DataError(
+            f"'{source}' is neither a local path nor a dataset in the Hugging Face cache ({cache})."
+            f' On a connected machine run python -c "import datasets;'
+            f" datasets.load_dataset('{name}')\" and copy the cache here, or pass a data file"
+            " (.jsonl, .json, .csv, .parquet)",
+            path=source,
+        ) from exc
+
+
+def _hub_snapshot(name: str) -> Path | None:
+    """The newest downloaded snapshot of a Hub dataset repo (huggingface_hub's cache)."""
+    from huggingface_hub import constants as hub_constants
+
+    if name.count("/") != 1:
+        return None
+    root = Path(hub_constants.HF_HUB_CACHE, "datasets--" + name.replace("/", "--"), "snapshots")
+    snapshots = [p for p in root.glob("*") if p.is_dir()] if root.is_dir() else []
+    return max(snapshots, key=lambda p: p.stat().st_mtime) if snapshots else None
+
+
+# -- values --------------------------------------------------------------------------------
+
+
+def _id_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # CSV readers turn an int column with gaps into floats
+    text = value if isinstance(value, str) else _dumps(_jsonable(value))
+    return text if text.strip() else None
+
+
+def _id_key(item_id: str) -> int:
+    """A 64-bit key for duplicate detection in bounded memory."""
+    return int.from_bytes(hashlib.blake2b(item_id.encode(), digest_size=8).digest(), "big")
+
+
+def _jsonable(value: Any) -> Any:
+    """A JSON-serialisable copy of a cell (NaN becomes None; dates become ISO strings)."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _canonical(row: dict[str, Any]) -> str:
+    return _dumps(_jsonable(row))
+
+
+def _find_bad_json(path: Path) -> tuple[int, str] | None:
+    """(line, problem) for the first record of a JSON or JSON-lines file that will not parse."""
+    if path.suffix == ".json":
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+            return None
+        except json.JSONDecodeError as exc:
+            if not exc.msg.startswith("Extra data"):  # a broken document, not JSON lines
+                return exc.lineno, f"invalid JSON: {exc.msg}"
+        except (OSError, UnicodeDecodeError) as exc:
+            return 1, f"cannot read: {exc}"
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    return number, f"invalid JSON: {exc.msg} (column {exc.colno})"
+                if not isinstance(record, dict):
+                    return number, f"expected a JSON object, got {type(record).__name__}"
+    except (OSError, UnicodeDecodeError) as exc:
+        return 1, f"cannot read: {exc}"
+    return None

@@ -47,8 +47,12 @@ def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
 def qa_file(tmp_path: Path) -> Path:
     """Ten QA rows with ids, references and a category."""
     rows = [
-        {"id": f"q{i}", "question": f"What is {i} plus {i}?", "answer": str(2 * i),
-         "category": "even" if i % 2 == 0 else "odd"}
+        {
+            "id": f"q{i}",
+            "question": f"What is {i} plus {i}?",
+            "answer": str(2 * i),
+            "category": "even" if i % 2 == 0 else "odd",
+        }
         for i in range(10)
     ]
     return write_jsonl(tmp_path / "qa.jsonl", rows)

@@ -19,12 +19,14 @@ class FakeAdapter(Adapter):
     name = "fake"
     capabilities = Capabilities(max_concurrency=256)
     instances: ClassVar[list[FakeAdapter]] = []
+    failing_ids: ClassVar[set[str]] = set()
+    """Ids that new instances fail for good (set by CLI tests, which cannot reach the instance)."""
 
     def __init__(self, model: str = "", options: AdapterOptions | None = None) -> None:
         super().__init__(model or "fake-model", options or AdapterOptions())
         self.replies: dict[str, str] = {}
         self.failures: dict[str, int] = {}
-        self.permanent: set[str] = set()
+        self.permanent: set[str] = set(FakeAdapter.failing_ids)
         self.retry_after: float | None = None
         self.delay = 0.0
         self.calls: list[Request] = []

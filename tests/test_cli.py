@@ -33,8 +33,17 @@ def run_json(*args: str) -> dict:
 
 @pytest.mark.usefixtures("fake_registered")
 def test_run_stores_and_summarises(qa_file: Path, db_path: Path) -> None:
-    summary = run_json(str(qa_file), "--model", "fake", "--scorers", "exact_match,token_f1",
-                       "--db", str(db_path), "--name", "first")
+    summary = run_json(
+        str(qa_file),
+        "--model",
+        "fake",
+        "--scorers",
+        "exact_match,token_f1",
+        "--db",
+        str(db_path),
+        "--name",
+        "first",
+    )
     assert summary["status"] == "completed"
     assert summary["stats"]["items"] == 10
     metrics = {m["metric"]: m for m in summary["metrics"]}
@@ -55,27 +64,45 @@ def test_rescore_adds_scorers_without_calling_the_model(qa_file: Path, db_path: 
 
     run_json(str(qa_file), "--model", "fake", "--db", str(db_path), "--name", "plain")
     calls = sum(len(a.calls) for a in FakeAdapter.instances)
-    code, out = invoke("score", "plain", "--scorers", "exact_match", "--db", str(db_path),
-                       "--json")
+    code, out = invoke("score", "plain", "--scorers", "exact_match", "--db", str(db_path), "--json")
     assert code == 0, out
     assert json.loads(out)["metrics"][0]["metric"] == "exact_match"
     assert sum(len(a.calls) for a in FakeAdapter.instances) == calls
 
 
 @pytest.mark.usefixtures("fake_registered")
-def test_name_clash_needs_resume_and_resume_needs_same_config(
-    qa_file: Path, db_path: Path
-) -> None:
+def test_name_clash_needs_resume_and_resume_needs_same_config(qa_file: Path, db_path: Path) -> None:
     run_json(str(qa_file), "--model", "fake", "--db", str(db_path), "--name", "n1")
-    code, out = invoke("run", str(qa_file), "--model", "fake", "--db", str(db_path),
-                       "--name", "n1", "--no-progress")
+    code, out = invoke(
+        "run",
+        str(qa_file),
+        "--model",
+        "fake",
+        "--db",
+        str(db_path),
+        "--name",
+        "n1",
+        "--no-progress",
+    )
     assert code == 2 and "--resume" in out
-    code, out = invoke("run", str(qa_file), "--model", "fake", "--db", str(db_path),
-                       "--name", "n1", "--resume", "--template", "Q: {{input}}",
-                       "--no-progress")
+    code, out = invoke(
+        "run",
+        str(qa_file),
+        "--model",
+        "fake",
+        "--db",
+        str(db_path),
+        "--name",
+        "n1",
+        "--resume",
+        "--template",
+        "Q: {{input}}",
+        "--no-progress",
+    )
     assert code == 2 and "template_hash changed" in out
-    summary = run_json(str(qa_file), "--model", "fake", "--db", str(db_path), "--name", "n1",
-                       "--resume")
+    summary = run_json(
+        str(qa_file), "--model", "fake", "--db", str(db_path), "--name", "n1", "--resume"
+    )
     assert summary["stats"]["items"] == 10
 
 
@@ -114,43 +141,60 @@ def test_bad_input_is_one_clear_error_and_no_run(
 
 @pytest.mark.usefixtures("fake_registered")
 def test_bad_rows_name_file_row_and_field(tmp_path: Path, db_path: Path) -> None:
-    bad = write_jsonl(tmp_path / "bad.jsonl", [
-        {"id": "a", "question": "q1", "answer": "x"},
-        {"id": "a", "question": "q2", "answer": "y"},
-    ])
-    code, out = invoke("run", str(bad), "--model", "fake", "--db", str(db_path),
-                       "--no-progress")
+    bad = write_jsonl(
+        tmp_path / "bad.jsonl",
+        [
+            {"id": "a", "question": "q1", "answer": "x"},
+            {"id": "a", "question": "q2", "answer": "y"},
+        ],
+    )
+    code, out = invoke("run", str(bad), "--model", "fake", "--db", str(db_path), "--no-progress")
     assert code == 2 and "bad.jsonl" in out and "duplicate" in out
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    code, out = invoke("run", str(empty), "--model", "fake", "--db", str(db_path),
-                       "--no-progress")
+    code, out = invoke("run", str(empty), "--model", "fake", "--db", str(db_path), "--no-progress")
     assert code == 2 and "empty.jsonl" in out
     missing = tmp_path / "missing.jsonl"
-    code, out = invoke("run", str(missing), "--model", "fake", "--db", str(db_path),
-                       "--no-progress")
+    code, out = invoke(
+        "run", str(missing), "--model", "fake", "--db", str(db_path), "--no-progress"
+    )
     assert code == 2 and "missing.jsonl" in out
     noref = write_jsonl(tmp_path / "noref.jsonl", [{"question": "q1"}])
-    code, out = invoke("run", str(noref), "--model", "fake", "--scorers", "exact_match",
-                       "--db", str(db_path), "--no-progress")
+    code, out = invoke(
+        "run",
+        str(noref),
+        "--model",
+        "fake",
+        "--scorers",
+        "exact_match",
+        "--db",
+        str(db_path),
+        "--no-progress",
+    )
     assert code == 2 and "reference" in out
 
 
 @pytest.mark.usefixtures("fake_registered")
 def test_replay_from_a_column_and_a_file(tmp_path: Path, db_path: Path) -> None:
-    rows = [{"id": f"r{i}", "question": "q", "answer": "yes", "output_text": "yes" if i else "no"}
-            for i in range(4)]
+    rows = [
+        {"id": f"r{i}", "question": "q", "answer": "yes", "output_text": "yes" if i else "no"}
+        for i in range(4)
+    ]
     data = write_jsonl(tmp_path / "logs.jsonl", rows)
-    summary = run_json(str(data), "--model", "replay:output_text", "--scorers", "exact_match",
-                       "--db", str(db_path))
+    summary = run_json(
+        str(data), "--model", "replay:output_text", "--scorers", "exact_match", "--db", str(db_path)
+    )
     assert summary["metrics"][0]["value"] == 0.75
-    replies = write_jsonl(tmp_path / "replies.jsonl",
-                          [{"id": f"r{i}", "response": "yes"} for i in range(4)])
-    summary = run_json(str(data), "--model", f"replay:{replies}", "--scorers", "exact_match",
-                       "--db", str(db_path))
+    replies = write_jsonl(
+        tmp_path / "replies.jsonl", [{"id": f"r{i}", "response": "yes"} for i in range(4)]
+    )
+    summary = run_json(
+        str(data), "--model", f"replay:{replies}", "--scorers", "exact_match", "--db", str(db_path)
+    )
     assert summary["metrics"][0]["value"] == 1.0
-    code, out = invoke("run", str(data), "--model", "replay:nocolumn", "--db", str(db_path),
-                       "--no-progress")
+    code, out = invoke(
+        "run", str(data), "--model", "replay:nocolumn", "--db", str(db_path), "--no-progress"
+    )
     assert code == 2 and "nocolumn" in out
 
 
@@ -159,3 +203,44 @@ def test_every_command_has_help() -> None:
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0, args
         assert len(result.output) > 100
+
+
+@pytest.mark.usefixtures("fake_registered")
+def test_retry_errors_redoes_only_failed_items(
+    qa_file: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes import FakeAdapter
+
+    monkeypatch.setattr(FakeAdapter, "failing_ids", {"q1", "q2"})
+    summary = run_json(
+        str(qa_file),
+        "--model",
+        "fake",
+        "--scorers",
+        "exact_match",
+        "--db",
+        str(db_path),
+        "--name",
+        "flaky",
+    )
+    assert summary["stats"]["failed_items"] == 2
+    assert summary["metrics"][0]["n"] == 8
+    monkeypatch.setattr(FakeAdapter, "failing_ids", set())
+    FakeAdapter.instances.clear()
+    summary = run_json(
+        str(qa_file),
+        "--model",
+        "fake",
+        "--scorers",
+        "exact_match",
+        "--db",
+        str(db_path),
+        "--name",
+        "flaky",
+        "--retry-errors",
+    )
+    assert summary["stats"]["failed_items"] == 0
+    assert summary["stats"]["items"] == summary["stats"]["responses"] == 10
+    assert summary["metrics"][0]["n"] == 10
+    redone = sorted(c.item.id for a in FakeAdapter.instances for c in a.calls if c.item)
+    assert redone == ["q1", "q2"]

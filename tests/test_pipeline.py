@@ -26,15 +26,32 @@ def make_items(n: int) -> list[Item]:
 
 
 def run_pipeline(
-    store: Store, adapter: FakeAdapter, items: list[Item], *, scorers: list[Scorer] | None = None,
-    samples: int = 1, run_id: str = "r1", concurrency: int = 8, read_cache: bool = True,
+    store: Store,
+    adapter: FakeAdapter,
+    items: list[Item],
+    *,
+    scorers: list[Scorer] | None = None,
+    samples: int = 1,
+    run_id: str = "r1",
+    concurrency: int = 8,
+    read_cache: bool = True,
 ) -> ManagedAdapter:
-    managed = ManagedAdapter(adapter, concurrency=concurrency, retry=FAST,
-                             cache=StoreCache(store), read_cache=read_cache, seed=0)
+    managed = ManagedAdapter(
+        adapter,
+        concurrency=concurrency,
+        retry=FAST,
+        cache=StoreCache(store),
+        read_cache=read_cache,
+        seed=0,
+    )
     pipeline = Pipeline(
-        template=PromptTemplate.load(None), adapter=managed, params=GenerationParams(),
-        scorers=scorers or [ExactMatch(), TokenF1()], samples=samples,
-        sink=lambda batch: store.write_results(run_id, batch), batch_size=4,
+        template=PromptTemplate.load(None),
+        adapter=managed,
+        params=GenerationParams(),
+        scorers=scorers or [ExactMatch(), TokenF1()],
+        samples=samples,
+        sink=lambda batch: store.write_results(run_id, batch),
+        batch_size=4,
         flush_seconds=0.01,
     )
     asyncio.run(pipeline.run(items))
@@ -125,9 +142,14 @@ def test_cancelled_run_keeps_finished_items_and_no_partial_ones(store: Store) ->
     adapter.delay = 0.01
     managed = ManagedAdapter(adapter, concurrency=4, retry=FAST, cache=StoreCache(store))
     pipeline = Pipeline(
-        template=PromptTemplate.load(None), adapter=managed, params=GenerationParams(),
-        scorers=[ExactMatch()], samples=2,
-        sink=lambda batch: store.write_results("r1", batch), batch_size=4, flush_seconds=0.01,
+        template=PromptTemplate.load(None),
+        adapter=managed,
+        params=GenerationParams(),
+        scorers=[ExactMatch()],
+        samples=2,
+        sink=lambda batch: store.write_results("r1", batch),
+        batch_size=4,
+        flush_seconds=0.01,
     )
 
     async def interrupt() -> None:
@@ -152,8 +174,7 @@ class Exploding(Scorer):
 
 def test_a_failing_scorer_stops_the_run_instead_of_hanging(store: Store) -> None:
     with pytest.raises(RuntimeError, match="scorer bug"):
-        run_pipeline(store, FakeAdapter(), make_items(300), scorers=[Exploding()],
-                     concurrency=2)
+        run_pipeline(store, FakeAdapter(), make_items(300), scorers=[Exploding()], concurrency=2)
 
 
 def test_rewriting_an_item_replaces_it(store: Store) -> None:
@@ -172,7 +193,11 @@ def test_request_carries_seed_params_and_messages(store: Store) -> None:
     adapter = FakeAdapter()
     managed = ManagedAdapter(adapter, concurrency=2)
     params = GenerationParams(temperature=0.5, seed=7)
-    request = Request(messages=({"role": "user", "content": "hi"},), params=params, sample=1,
-                      item=make_items(1)[0])
+    request = Request(
+        messages=({"role": "user", "content": "hi"},),
+        params=params,
+        sample=1,
+        item=make_items(1)[0],
+    )
     other = Request(messages=request.messages, params=params, sample=2, item=request.item)
     assert managed.cache_key(request) != managed.cache_key(other)

@@ -11,6 +11,7 @@ import contextlib
 import json
 import platform
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -152,8 +153,8 @@ async def execute(
     store = Store(options.db)
     try:
         run_id = _prepare_run(store, options, config)
-        await adapter.start()
         try:
+            await adapter.start()
             return await _stream(
                 store,
                 run_id,
@@ -253,8 +254,9 @@ async def _stream(
         batch_size=options.batch_size,
         on_progress=(lambda tally: on_progress(tally, total)) if on_progress else None,
     )
+    started = time.perf_counter()
     try:
-        await pipeline.run(dataset)
+        tally = await pipeline.run(dataset)
     except (asyncio.CancelledError, KeyboardInterrupt) as exc:
         store.update_run(run_id, status="interrupted")
         name = store.get_run(run_id)["name"]
@@ -265,5 +267,7 @@ async def _stream(
     except BaseException:
         store.update_run(run_id, status="failed")
         raise
-    finalize_run(store, run_id, scorers, managed.accounting)
+    elapsed = time.perf_counter() - started
+    timing = {"elapsed_s": elapsed, "items_per_s": tally.done / elapsed if elapsed else None}
+    finalize_run(store, run_id, scorers, managed.accounting, timing)
     return store.get_run(run_id)

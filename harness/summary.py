@@ -66,16 +66,18 @@ def response_stats(store: Store, run_id: str) -> dict[str, Any]:
 
 
 def finalize_run(
-    store: Store, run_id: str, scorers: Sequence[Scorer], accounting: Accounting | None = None
+    store: Store,
+    run_id: str,
+    scorers: Sequence[Scorer],
+    accounting: Accounting | None = None,
+    timing: dict[str, Any] | None = None,
 ) -> None:
-    """Aggregate scores, record stats, and mark the run completed."""
+    """Aggregate scores, record stats (and this session's timing), mark the run completed."""
     aggregate_scores(store, run_id, scorers)
     stats = response_stats(store, run_id)
     if accounting is not None:
         stats["calls"] = asdict(accounting)
-    run = store.get_run(run_id)
-    started = run["created_at"]
-    stats["started_at"] = started
+    stats.update(timing or {})
     store.update_run(run_id, status="completed", finished_at=now(), stats=dumps(stats))
 
 

@@ -1,0 +1,200 @@
+"""Faults, kills and secrets against a real loopback HTTP server and the real CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.mockserver import MockConfig, running_mock_server
+from harness.runner import RunOptions, execute
+from harness.store.db import Store
+from harness.summary import run_summary
+from tests.conftest import write_jsonl
+
+TEMPLATE = "{{input}}\nANSWER: {{reference}}"
+
+
+def dataset(tmp_path: Path, n: int) -> Path:
+    rows = [
+        {"id": f"item-{i:05d}", "question": f"question number {i}", "answer": f"a{i}"}
+        for i in range(n)
+    ]
+    return write_jsonl(tmp_path / f"data{n}.jsonl", rows)
+
+
+def harness_cli(*args: str, env: dict[str, str] | None = None) -> list[str]:
+    return [sys.executable, "-m", "harness", *args]
+
+
+def counts(db: Path) -> tuple[int, int, int]:
+    with sqlite3.connect(db) as conn:
+        items = conn.execute("SELECT count(*) FROM items").fetchone()[0]
+        responses = conn.execute("SELECT count(*) FROM responses").fetchone()[0]
+        distinct = conn.execute("SELECT count(DISTINCT item_id) FROM responses").fetchone()[0]
+    return items, responses, distinct
+
+
+def test_injected_429_and_500_lose_nothing_and_double_nothing(
+    tmp_path: Path, db_path: Path
+) -> None:
+    config = MockConfig(rate_429=0.05, rate_500=0.02, retry_after_s=0.01, seed=3)
+    with running_mock_server(config) as server:
+        run = asyncio.run(
+            execute(
+                RunOptions(
+                    dataset=str(dataset(tmp_path, 300)),
+                    model="openai:mock-model",
+                    base_url=server.base_url,
+                    template=TEMPLATE,
+                    scorers=["exact_match"],
+                    concurrency=32,
+                    max_retries=12,
+                    db=db_path,
+                    cache=False,
+                )
+            )
+        )
+        stats = server.stats
+    assert stats.faults.get(429, 0) > 0 and stats.faults.get(500, 0) > 0
+    assert stats.duplicates == {}
+    assert len(stats.completions) == 300
+    summary = run_summary(Store(db_path), run["id"])
+    assert summary["stats"]["items"] == summary["stats"]["responses"] == 300
+    assert summary["stats"]["errors"] == 0
+    assert summary["stats"]["calls"]["retries"] == sum(stats.faults.values())
+    assert summary["metrics"][0]["value"] == 1.0
+
+
+def wait_for_items(db: Path, at_least: int, timeout: float = 60.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if db.exists():
+            try:
+                items = counts(db)[0]
+            except sqlite3.OperationalError:
+                items = 0
+            if items >= at_least:
+                return items
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {at_least} items stored in {timeout}s")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_run_resumes_with_every_item_exactly_once(
+    tmp_path: Path, db_path: Path, sig: signal.Signals
+) -> None:
+    n = 400
+    data = dataset(tmp_path, n)
+    with running_mock_server(MockConfig(latency_ms=20)) as server:
+        args = [
+            "run",
+            str(data),
+            "--model",
+            "openai:mock-model",
+            "--base-url",
+            server.base_url,
+            "--template",
+            TEMPLATE,
+            "--scorers",
+            "exact_match",
+            "--concurrency",
+            "4",
+            "--db",
+            str(db_path),
+            "--name",
+            "killed",
+            "--no-progress",
+            "--no-cache",
+        ]
+        process = subprocess.Popen(
+            harness_cli(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        stored = wait_for_items(db_path, 40)
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=60)
+        assert stored < n
+        if sig == signal.SIGINT:
+            assert process.returncode == 130
+            assert "--name killed --resume" in err
+        else:
+            assert process.returncode == -signal.SIGKILL
+        before = counts(db_path)
+        assert before[0] == before[2] and before[0] < n
+        resumed = subprocess.run(
+            harness_cli(*args, "--resume", "--json"), capture_output=True, text=True, timeout=120
+        )
+        assert resumed.returncode == 0, resumed.stderr
+    assert counts(db_path) == (n, n, n)
+    summary = run_summary(Store(db_path), "killed")
+    assert summary["status"] == "completed"
+    assert summary["metrics"][0]["n"] == n
+
+
+def test_api_key_never_reaches_the_database_or_output(tmp_path: Path, db_path: Path) -> None:
+    secret = "sk-test-" + os.urandom(12).hex()
+    data = dataset(tmp_path, 20)
+    env = {**os.environ, "MY_KEY": secret}
+    with running_mock_server(MockConfig(require_api_key=secret)) as server:
+        args = [
+            "run",
+            str(data),
+            "--model",
+            "openai:mock-model",
+            "--base-url",
+            server.base_url,
+            "--api-key-env",
+            "MY_KEY",
+            "--template",
+            TEMPLATE,
+            "--db",
+            str(db_path),
+            "--no-progress",
+            "--json",
+        ]
+        result = subprocess.run(
+            harness_cli(*args), capture_output=True, text=True, env=env, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        assert server.stats.successes == 20
+        wrong = subprocess.run(
+            harness_cli(*args),
+            capture_output=True,
+            text=True,
+            env={**env, "MY_KEY": "wrong"},
+            timeout=120,
+        )
+        in_url = subprocess.run(
+            harness_cli(
+                *args[:5], server.base_url.replace("http://", f"http://u:{secret}@"), *args[6:]
+            ),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+    assert wrong.returncode == 2 and "rejected the API key in MY_KEY" in wrong.stderr
+    assert in_url.returncode == 2 and "no credentials" in in_url.stderr
+    assert secret not in in_url.stdout + in_url.stderr
+    assert secret not in result.stdout + result.stderr + wrong.stdout + wrong.stderr
+    for path in db_path.parent.iterdir():
+        assert secret.encode() not in path.read_bytes(), path
+
+
+def test_cli_errors_are_one_line_with_non_zero_exit(tmp_path: Path, db_path: Path) -> None:
+    result = subprocess.run(
+        harness_cli("run", str(tmp_path / "nope.jsonl"), "--db", str(db_path)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "nope.jsonl" in lines[0]

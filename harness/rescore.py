@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from harness.adapters.base import Response
 from harness.errors import ConfigError
@@ -14,13 +15,19 @@ from harness.store.db import ItemResult, Store, dumps
 from harness.summary import aggregate_scores
 
 
-def rescore_run(store: Store, ref: str, names: Sequence[str], batch_size: int = 256) -> str:
+def rescore_run(
+    store: Store,
+    ref: str,
+    names: Sequence[str],
+    options: dict[str, dict[str, Any]] | None = None,
+    batch_size: int = 256,
+) -> str:
     """Replace the named scorers' scores on every stored item; return the run id."""
     if not names:
         raise ConfigError("name at least one scorer: --scorers exact_match,token_f1")
     run = store.get_run(ref)
     run_id = str(run["id"])
-    scorers = make_scorers(names)
+    scorers = make_scorers(names, options)
     _check_needs(store, run_id, scorers)
     for scorer in scorers:
         store.delete_scores(run_id, scorer.name)
@@ -35,6 +42,7 @@ def rescore_run(store: Store, ref: str, names: Sequence[str], batch_size: int = 
     aggregate_scores(store, run_id, scorers)
     config = json.loads(run["config"])
     config.setdefault("scorers", {}).update({s.name: s.signature() for s in scorers})
+    config.setdefault("scorer_options", {}).update(options or {})
     store.update_run(run_id, config=dumps(config))
     return run_id
 

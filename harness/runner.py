@@ -43,6 +43,7 @@ class RunOptions:
     template: str | None = None
     system: str | None = None
     scorers: Sequence[str] = ()
+    scorer_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     samples: int = 1
     params: GenerationParams = field(default_factory=GenerationParams)
     concurrency: int = 16
@@ -73,11 +74,40 @@ def make_adapter(spec: str, options: AdapterOptions) -> Adapter:
     return adapter
 
 
-def make_scorers(names: Sequence[str]) -> list[Scorer]:
+def parse_scorer_options(values: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """['bleu.tokenize=intl', 'rouge.use_stemmer=true'] -> {'bleu': {'tokenize': 'intl'}, ...}.
+
+    Values are read as JSON when they parse (numbers, true/false, lists), else as text.
+    """
+    options: dict[str, dict[str, Any]] = {}
+    for value in values:
+        target, equals, raw = value.partition("=")
+        scorer, dot, key = target.partition(".")
+        if not equals or not dot or not scorer or not key:
+            raise ConfigError(f"bad --scorer-option '{value}': use SCORER.KEY=VALUE")
+        try:
+            parsed: Any = json.loads(raw)
+        except ValueError:
+            parsed = raw
+        options.setdefault(scorer, {})[key] = parsed
+    return options
+
+
+def make_scorers(
+    names: Sequence[str], options: dict[str, dict[str, Any]] | None = None
+) -> list[Scorer]:
+    """Instantiate scorers by name with their options; unknown options fail clearly."""
+    options = options or {}
+    unused = set(options) - set(names)
+    if unused:
+        raise ConfigError(f"--scorer-option names scorers not in --scorers: {sorted(unused)}")
     scorers = []
     for name in names:
         scorer_class = registry.load(registry.SCORER_GROUP, name)
-        scorers.append(scorer_class())
+        try:
+            scorers.append(scorer_class(**options.get(name, {})))
+        except TypeError as exc:
+            raise ConfigError(f"scorer '{name}': {exc}") from exc
     return scorers
 
 
@@ -121,7 +151,7 @@ async def execute(
         request_timeout=options.timeout,
     )
     adapter = make_adapter(options.model, adapter_options)
-    scorers = make_scorers(options.scorers)
+    scorers = make_scorers(options.scorers, options.scorer_options)
     template = PromptTemplate.load(options.template, options.system)
     dataset = open_dataset(
         options.dataset, options.mapping, split=options.split, limit=options.limit
@@ -145,6 +175,7 @@ async def execute(
         "params": options.params.to_dict(),
         "samples": options.samples,
         "scorers": {s.name: s.signature() for s in scorers},
+        "scorer_options": options.scorer_options,
         "concurrency": options.concurrency,
         "timeout": options.timeout,
         "max_retries": options.max_retries,

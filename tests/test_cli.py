@@ -244,3 +244,45 @@ def test_retry_errors_redoes_only_failed_items(
     assert summary["metrics"][0]["n"] == 10
     redone = sorted(c.item.id for a in FakeAdapter.instances for c in a.calls if c.item)
     assert redone == ["q1", "q2"]
+
+
+@pytest.mark.usefixtures("fake_registered")
+def test_scorer_options_reach_the_scorer_and_its_signature(qa_file: Path, db_path: Path) -> None:
+    summary = run_json(
+        str(qa_file),
+        "--model",
+        "fake",
+        "--scorers",
+        "exact_match",
+        "--scorer-option",
+        "exact_match.normalize=false",
+        "--db",
+        str(db_path),
+    )
+    assert "normalize:False" in summary["metrics"][0]["signature"]
+    code, out = invoke(
+        "run",
+        str(qa_file),
+        "--model",
+        "fake",
+        "--scorers",
+        "exact_match",
+        "--scorer-option",
+        "exact_match.nosuch=1",
+        "--db",
+        str(db_path),
+        "--no-progress",
+    )
+    assert code == 2 and "nosuch" in out
+    code, out = invoke(
+        "run",
+        str(qa_file),
+        "--model",
+        "fake",
+        "--scorer-option",
+        "bad",
+        "--db",
+        str(db_path),
+        "--no-progress",
+    )
+    assert code == 2 and "SCORER.KEY=VALUE" in out

@@ -29,6 +29,10 @@ def run(
     scorers: Annotated[
         list[str] | None, typer.Option("--scorers", "-s", help="Comma-separated scorer names.")
     ] = None,
+    scorer_option: Annotated[
+        list[str] | None,
+        typer.Option(help="Scorer setting SCORER.KEY=VALUE, e.g. bleu.tokenize=intl (repeatable)."),
+    ] = None,
     template: Annotated[
         str | None,
         typer.Option(
@@ -77,7 +81,7 @@ def run(
     from harness.adapters.base import GenerationParams
     from harness.cli.render import err_console, print_summary, run_progress
     from harness.data import FieldMapping
-    from harness.runner import RunOptions, execute
+    from harness.runner import RunOptions, execute, parse_scorer_options
     from harness.store.db import Store
     from harness.summary import run_summary
 
@@ -95,6 +99,7 @@ def run(
         template=template,
         system=system,
         scorers=split_names(scorers),
+        scorer_options=parse_scorer_options(scorer_option or []),
         samples=samples,
         params=GenerationParams(
             temperature=temperature,

@@ -16,18 +16,24 @@ def score(
     scorers: Annotated[
         list[str], typer.Option("--scorers", "-s", help="Comma-separated scorer names.")
     ],
+    scorer_option: Annotated[
+        list[str] | None, typer.Option(help="Scorer setting SCORER.KEY=VALUE (repeatable).")
+    ] = None,
     db: DbOption = DEFAULT_DB,
     json_output: JsonOption = False,
 ) -> None:
     """Score RUN's stored responses again (replacing those scorers' earlier scores)."""
     from harness.cli.render import print_summary
     from harness.rescore import rescore_run
+    from harness.runner import parse_scorer_options
     from harness.store.db import Store
     from harness.summary import run_summary
 
     store = Store(db)
     try:
-        run_id = rescore_run(store, run, split_names(scorers))
+        run_id = rescore_run(
+            store, run, split_names(scorers), parse_scorer_options(scorer_option or [])
+        )
         summary = run_summary(store, run_id)
     finally:
         store.close()

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
+
 from harness import __version__
 from harness.item import Item
 from harness.stats import mean_ci
@@ -62,6 +64,10 @@ class Scorer(ABC):
     """Item fields the scorer cannot work without: any of reference, context."""
     per_item: ClassVar[bool] = False
     """True: scored once per item (sample 0), seeing every sample in `Example.samples`."""
+    corpus_metrics: ClassVar[frozenset[str]] = frozenset()
+    """Metrics whose run-level value comes from summed sufficient statistics (BLEU, chrF),
+    never from a mean of sentence scores. Each record of such a metric keeps its statistics
+    as a list of numbers in `details['stats']`; `corpus_value` turns sums into values."""
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -79,6 +85,14 @@ class Scorer(ABC):
     @abstractmethod
     def score(self, batch: Sequence[Example]) -> list[ScoreRecord]:
         """Score a batch; may return several records per example (one per metric)."""
+
+    def corpus_value(self, metric: str, stats: np.ndarray) -> np.ndarray:
+        """Corpus values from summed statistics: (k, d) sums -> (k,) values.
+
+        Vectorised over k so that bootstrap resamples cost one call. Only for metrics in
+        `corpus_metrics`.
+        """
+        raise ValueError(f"scorer '{self.name}' has no corpus metric '{metric}'")
 
     def __call__(self, batch: Sequence[Example]) -> list[ScoreRecord]:
         return self.score(batch)

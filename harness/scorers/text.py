@@ -12,7 +12,7 @@ import unicodedata
 from abc import abstractmethod
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from harness.scorers.base import Example, Scorer, ScoreRecord
 
@@ -48,8 +48,8 @@ class _ReferenceScorer(Scorer):
     requires: ClassVar[frozenset[str]] = frozenset({"reference"})
     metric: ClassVar[str] = ""
 
-    def __init__(self, normalize: bool = True, **options: Any) -> None:
-        super().__init__(normalize=normalize, **options)
+    def __init__(self, normalize: bool = True) -> None:
+        super().__init__(normalize=normalize)
         self.normalize = normalize
 
     @abstractmethod

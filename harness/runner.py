@@ -52,6 +52,7 @@ class RunOptions:
     cache: bool = True
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
+    adapter_options: dict[str, Any] = field(default_factory=dict)
     db: Path = Path("runs/harness.db")
     name: str | None = None
     resume: bool = False
@@ -74,6 +75,25 @@ def make_adapter(spec: str, options: AdapterOptions) -> Adapter:
     return adapter
 
 
+def parse_value(raw: str) -> Any:
+    """A command-line value: JSON when it parses (numbers, true/false, lists), else text."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def parse_adapter_options(values: Sequence[str]) -> dict[str, Any]:
+    """['parallel=4', 'threads=1'] -> {'parallel': 4, 'threads': 1}."""
+    options: dict[str, Any] = {}
+    for value in values:
+        key, equals, raw = value.partition("=")
+        if not equals or not key:
+            raise ConfigError(f"bad --adapter-option '{value}': use KEY=VALUE")
+        options[key] = parse_value(raw)
+    return options
+
+
 def parse_scorer_options(values: Sequence[str]) -> dict[str, dict[str, Any]]:
     """['bleu.tokenize=intl', 'rouge.use_stemmer=true'] -> {'bleu': {'tokenize': 'intl'}, ...}.
 
@@ -85,11 +105,7 @@ def parse_scorer_options(values: Sequence[str]) -> dict[str, dict[str, Any]]:
         scorer, dot, key = target.partition(".")
         if not equals or not dot or not scorer or not key:
             raise ConfigError(f"bad --scorer-option '{value}': use SCORER.KEY=VALUE")
-        try:
-            parsed: Any = json.loads(raw)
-        except ValueError:
-            parsed = raw
-        options.setdefault(scorer, {})[key] = parsed
+        options.setdefault(scorer, {})[key] = parse_value(raw)
     return options
 
 
@@ -149,6 +165,7 @@ async def execute(
         base_url=options.base_url,
         api_key_env=options.api_key_env,
         request_timeout=options.timeout,
+        extra=options.adapter_options,
     )
     adapter = make_adapter(options.model, adapter_options)
     scorers = make_scorers(options.scorers, options.scorer_options)

@@ -62,6 +62,10 @@ def run(
     api_key_env: Annotated[
         str, typer.Option(help="Environment variable holding the API key.")
     ] = "OPENAI_API_KEY",
+    adapter_option: Annotated[
+        list[str] | None,
+        typer.Option(help="Adapter setting KEY=VALUE, e.g. parallel=4 for local (repeatable)."),
+    ] = None,
     concurrency: Annotated[int, typer.Option(help="Requests in flight.", min=1)] = 16,
     timeout: Annotated[float, typer.Option(help="Seconds per request.")] = 60.0,
     max_retries: Annotated[int, typer.Option(help="Retries per request.", min=0)] = 6,
@@ -81,7 +85,12 @@ def run(
     from harness.adapters.base import GenerationParams
     from harness.cli.render import err_console, print_summary, run_progress
     from harness.data import FieldMapping
-    from harness.runner import RunOptions, execute, parse_scorer_options
+    from harness.runner import (
+        RunOptions,
+        execute,
+        parse_adapter_options,
+        parse_scorer_options,
+    )
     from harness.store.db import Store
     from harness.summary import run_summary
 
@@ -114,6 +123,7 @@ def run(
         cache=not no_cache,
         base_url=base_url,
         api_key_env=api_key_env,
+        adapter_options=parse_adapter_options(adapter_option or []),
         db=Path(db),
         name=name,
         resume=resume or retry_errors,

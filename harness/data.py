@@ -414,8 +414,18 @@ def _hf_datasets() -> Any:
     from huggingface_hub.utils import logging as hub_logging
 
     # Through importlib: a bare `import datasets` makes type checkers and linters resolve
-    # the project's own datasets/ data folder instead of the library.
-    datasets: Any = importlib.import_module("datasets")
+    # the project's own datasets/ data folder instead of the library. USE_TORCH=0 while it
+    # is imported: otherwise `datasets` imports torch on loading (4 s and 200 MB here) for
+    # tensor formatting that harness never uses. Restored at once, so transformers is unaffected.
+    saved = os.environ.get("USE_TORCH")
+    os.environ["USE_TORCH"] = "0"
+    try:
+        datasets: Any = importlib.import_module("datasets")
+    finally:
+        if saved is None:
+            del os.environ["USE_TORCH"]
+        else:
+            os.environ["USE_TORCH"] = saved
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity(datasets.logging.CRITICAL)
     hub_logging.set_verbosity_error()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
 
 def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a proportion (better than Wald near 0 and 1)."""
@@ -25,13 +27,14 @@ def mean_ci(
     n = len(values)
     if n == 0:
         return (None, None, None)
-    mean = math.fsum(values) / n
-    if all(v in (0.0, 1.0) for v in values):
-        low, high = wilson_interval(math.fsum(values), n, confidence)
+    data = np.asarray(values, dtype=float)
+    mean = float(data.mean())
+    if bool(np.all((data == 0.0) | (data == 1.0))):
+        low, high = wilson_interval(float(data.sum()), n, confidence)
         return (mean, low, high)
     if n == 1:
         return (mean, None, None)
-    variance = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
+    variance = float(data.var(ddof=1))
     from scipy.stats import t
 
     half = float(t.ppf(0.5 + confidence / 2, n - 1)) * math.sqrt(variance / n)
@@ -55,3 +58,99 @@ def _normal_quantile(p: float) -> float:
     from scipy.stats import norm
 
     return float(norm.ppf(p))
+
+
+def wilcoxon_signed_rank(differences: Sequence[float]) -> tuple[float, float]:
+    """Two-sided Wilcoxon signed-rank test of paired differences: (min(R+, R-), p-value).
+
+    The choices of `scipy.stats.wilcoxon` with its defaults: zero differences are dropped
+    (Wilcox's method), tied magnitudes get average ranks; the p-value is exact for n <= 50
+    without ties or zeros, an exact enumeration of all sign flips for n <= 13 otherwise,
+    and else the normal approximation with tie correction and no continuity correction.
+    With no non-zero difference there is no evidence of a difference: p = 1.
+    """
+    d = np.asarray(differences, dtype=float)
+    nonzero = d[d != 0]
+    m = nonzero.size
+    if m == 0:
+        return (0.0, 1.0)
+    _, inverse, counts = np.unique(np.abs(nonzero), return_inverse=True, return_counts=True)
+    group_rank = np.cumsum(counts) - (counts - 1) / 2.0
+    ranks = group_rank[inverse]
+    r_plus = float(ranks[nonzero > 0].sum())
+    r_minus = float(ranks[nonzero < 0].sum())
+    statistic = min(r_plus, r_minus)
+    has_ties = bool((counts > 1).any())
+    if d.size <= 50 and not has_ties and m == d.size:
+        pmf = _signed_rank_pmf(m)
+        k = round(r_plus)
+        p = 2 * min(math.fsum(pmf[k:]), math.fsum(pmf[: k + 1]))
+    elif d.size <= 13:
+        signs = (np.arange(2**m)[:, None] >> np.arange(m)) & 1
+        null = signs @ ranks
+        gamma = abs(np.finfo(float).eps * 100 * r_plus)
+        less = float(np.mean(null <= r_plus + gamma))
+        greater = float(np.mean(null >= r_plus - gamma))
+        p = 2 * min(less, greater)
+    else:
+        from scipy.stats import norm
+
+        mean = m * (m + 1) / 4
+        variance = (m * (m + 1) * (2 * m + 1) - float((counts**3 - counts).sum()) / 2) / 24
+        z = (r_plus - mean) / math.sqrt(variance)
+        p = 2 * float(norm.sf(abs(z)))
+    return (statistic, min(1.0, p))
+
+
+def _signed_rank_pmf(n: int) -> list[float]:
+    """Null distribution of R+ for n untied non-zero differences: P(R+ = k), k = 0..n(n+1)/2."""
+    counts = [1] + [0] * (n * (n + 1) // 2)
+    for rank in range(1, n + 1):
+        for total in range(len(counts) - 1, rank - 1, -1):
+            counts[total] += counts[total - rank]
+    return [count / 2**n for count in counts]
+
+
+def mcnemar(b: int, c: int, *, exact: bool | None = None) -> tuple[float, float, bool]:
+    """McNemar's test on discordant pairs: b (pass -> fail), c (fail -> pass).
+
+    Returns (statistic, p-value, exact). `exact=None` uses the exact binomial test when
+    b + c < 25 and the chi-square test with continuity correction otherwise; both agree
+    with `statsmodels.stats.contingency_tables.mcnemar(table, exact=..., correction=True)`.
+    """
+    if exact is None:
+        exact = b + c < 25
+    if exact:
+        from scipy.stats import binom
+
+        statistic = float(min(b, c))
+        return (statistic, min(1.0, 2 * float(binom.cdf(statistic, b + c, 0.5))), True)
+    from scipy.stats import chi2
+
+    statistic = (abs(b - c) - 1) ** 2 / (b + c)
+    return (statistic, float(chi2.sf(statistic, 1)), False)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (step-down; controls the family-wise error rate)."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    m = len(p_values)
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (step-up; controls the false discovery rate)."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i], reverse=True)
+    m = len(p_values)
+    adjusted = [0.0] * m
+    running = 1.0
+    for position, i in enumerate(order):
+        rank = m - position
+        running = min(running, m / rank * p_values[i])
+        adjusted[i] = min(1.0, running)
+    return adjusted

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from harness.adapters.managed import Accounting
-from harness.scorers.base import Scorer
+from harness.scorers.base import Scorer, mean_metric
 from harness.stats import percentile
 from harness.store.db import Store, dumps, now
 
@@ -16,10 +16,17 @@ from harness.store.db import Store, dumps, now
 def aggregate_scores(store: Store, run_id: str, scorers: Sequence[Scorer]) -> None:
     """Recompute each scorer's run-level figures from its stored records."""
     for scorer in scorers:
-        records = store.load_scores(run_id, scorer.name)
-        store.replace_run_metrics(
-            run_id, scorer.name, scorer.signature(), scorer.aggregate(records)
-        )
+        if type(scorer).aggregate is Scorer.aggregate:
+            # the default aggregate, computed from compact per-item means (bounded memory)
+            metrics = [
+                mean_metric(metric, values, unscored)
+                for metric, (values, unscored) in sorted(
+                    store.item_means(run_id, scorer.name).items()
+                )
+            ]
+        else:
+            metrics = scorer.aggregate(store.load_scores(run_id, scorer.name))
+        store.replace_run_metrics(run_id, scorer.name, scorer.signature(), metrics)
 
 
 def response_stats(store: Store, run_id: str) -> dict[str, Any]:

@@ -110,18 +110,15 @@ class Scorer(ABC):
                 unscored[record.metric] += 1
             else:
                 per_metric[record.metric][record.item_id].append(record.value)
-        metrics = []
-        for metric in sorted(set(per_metric) | set(unscored)):
-            item_means = [sum(v) / len(v) for v in per_metric[metric].values()]
-            mean, low, high = mean_ci(item_means)
-            metrics.append(
-                RunMetric(
-                    metric,
-                    mean,
-                    low,
-                    high,
-                    n=len(item_means),
-                    details={"unscored": unscored[metric]},
-                )
+        return [
+            mean_metric(
+                metric, [sum(v) / len(v) for v in per_metric[metric].values()], unscored[metric]
             )
-        return metrics
+            for metric in sorted(set(per_metric) | set(unscored))
+        ]
+
+
+def mean_metric(metric: str, item_means: Sequence[float], unscored: int = 0) -> RunMetric:
+    """The default run-level figure: the mean over items with its 95% CI."""
+    mean, low, high = mean_ci(item_means)
+    return RunMetric(metric, mean, low, high, n=len(item_means), details={"unscored": unscored})

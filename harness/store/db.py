@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from array import array
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -250,6 +251,30 @@ class Store:
                     )
                 )
                 yield item, responses
+
+    def item_means(self, run_id: str, scorer: str) -> dict[str, tuple[array[float], int]]:
+        """Per metric: each item's mean over its scored samples (compact), and unscored count.
+
+        Streams from SQLite, so a 200k-item run costs a few MB rather than a record each.
+        """
+        means: dict[str, tuple[array[float], int]] = {}
+        rows = self.conn.execute(
+            "SELECT metric, avg(value), count(value) < count(*) FROM scores "
+            "WHERE run_id = ? AND scorer = ? GROUP BY metric, item_id",
+            [run_id, scorer],
+        )
+        unscored: dict[str, int] = {}
+        for metric, mean, _ in rows:
+            values = means.setdefault(metric, (array("d"), 0))[0]
+            if mean is not None:
+                values.append(mean)
+        for metric, count in self.conn.execute(
+            "SELECT metric, count(*) FROM scores WHERE run_id = ? AND scorer = ? "
+            "AND value IS NULL GROUP BY metric",
+            [run_id, scorer],
+        ):
+            unscored[metric] = count
+        return {metric: (values, unscored.get(metric, 0)) for metric, (values, _) in means.items()}
 
     def load_scores(self, run_id: str, scorer: str) -> list[ScoreRecord]:
         rows = self.conn.execute(

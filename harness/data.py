@@ -20,6 +20,7 @@ import importlib
 import json
 import math
 import os
+from array import array
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from harness.errors import ConfigError, DataError
 from harness.item import Item
@@ -134,7 +137,7 @@ class Dataset:
             raise self._missing_column("reference", "--reference-field")
         if need_ctx and not self.mapping.context:
             raise self._missing_column("context", "--context-field")
-        seen: set[int] = set()
+        keys = array("Q")  # 8 bytes an id: duplicates are found after the pass
         digest = hashlib.sha256()
         n = 0
         for n, row in self._rows():
@@ -148,12 +151,10 @@ class Dataset:
                 raise DataError(
                     "context is empty", path=self.path, row=n, field=self.mapping.context
                 )
-            key = _id_key(item.id)
-            if key in seen:
-                self._check_duplicate(item.id, n)
-            seen.add(key)
+            keys.append(_id_key(item.id))
         if n == 0:
             raise DataError("no rows", path=self.path)
+        self._check_duplicates(keys)
         return DatasetInfo(n_rows=n, fingerprint=digest.hexdigest())
 
     # -- internals -------------------------------------------------------------------------
@@ -239,6 +240,21 @@ class Dataset:
             path=self.path,
             field=field,
         )
+
+    def _check_duplicates(self, keys: array[int]) -> None:
+        """Raise for the first repeated id, if any (64-bit id hashes sorted with numpy)."""
+        ordered = np.sort(np.frombuffer(keys, dtype=np.uint64))
+        repeated = set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
+        if not repeated:
+            return
+        seen: set[int] = set()
+        for n, raw in self._rows():
+            item_id = self._item(raw, n).id
+            key = _id_key(item_id)
+            if key in repeated:
+                if key in seen:
+                    self._check_duplicate(item_id, n)
+                seen.add(key)
 
     def _check_duplicate(self, item_id: str, row: int) -> None:
         """Re-scan for the first row with this id; raise if it really is a duplicate."""
@@ -409,6 +425,10 @@ def _builder_of(files: list[Path], source: str) -> str:
     return builders.pop()
 
 
+JSON_CHUNK_BYTES = 1 << 20
+"""Bytes of JSON lines parsed at a time: datasets' 10 MB default costs ~80 MB of peak memory."""
+
+
 def _hf_datasets() -> Any:
     """Import `datasets` (slow, so only when needed) with its progress bars and logs off."""
     from huggingface_hub.utils import logging as hub_logging
@@ -473,6 +493,8 @@ def _load(src: _Source, split: str) -> Any:
                 files = list(src.files)
             builder = _builder_of(files, src.path)
             options = _csv_options(datasets, files[0]) if builder == "csv" else {}
+            if builder == "json":
+                options["chunksize"] = JSON_CHUNK_BYTES
             return datasets.load_dataset(
                 builder, data_files=[str(p) for p in files], split="train", streaming=True,
                 **options,

@@ -41,16 +41,11 @@ def mean_ci(
     return (mean, mean - half, mean + half)
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile (0-100) with linear interpolation, as numpy's default."""
-    if not values:
+def percentile(values: Sequence[float] | np.ndarray, q: float) -> float | None:
+    """The q-th percentile (0-100) with linear interpolation (numpy's default)."""
+    if len(values) == 0:
         return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    lower = math.floor(position)
-    upper = min(lower + 1, len(ordered) - 1)
-    weight = position - lower
-    return ordered[lower] * (1 - weight) + ordered[upper] * weight
+    return float(np.percentile(np.asarray(values, dtype=float), q))
 
 
 def _normal_quantile(p: float) -> float:

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
+
 from harness.adapters.managed import Accounting
 from harness.scorers.base import Scorer, mean_metric
 from harness.stats import percentile
@@ -43,14 +45,17 @@ def response_stats(store: Store, run_id: str) -> dict[str, Any]:
         "FROM responses WHERE run_id = ?",
         [run_id],
     ).fetchone()
-    latencies = [
-        row[0]
-        for row in conn.execute(
-            "SELECT latency_ms FROM responses WHERE run_id = ? AND latency_ms IS NOT NULL "
-            "AND error IS NULL",
-            [run_id],
-        )
-    ]
+    latencies = np.fromiter(
+        (
+            row[0]
+            for row in conn.execute(
+                "SELECT latency_ms FROM responses WHERE run_id = ? AND latency_ms IS NOT NULL "
+                "AND error IS NULL",
+                [run_id],
+            )
+        ),
+        dtype=float,
+    )
     errors = [
         {"item_id": item_id, "error": error}
         for item_id, error in conn.execute(

@@ -302,6 +302,8 @@ async def _stream(
         batch_size=options.batch_size,
         on_progress=(lambda tally: on_progress(tally, total)) if on_progress else None,
     )
+    if on_progress is not None:
+        on_progress(pipeline.tally, total)  # show the total before the first batch lands
     started = time.perf_counter()
     try:
         tally = await pipeline.run(dataset)

@@ -27,6 +27,7 @@ BUILTIN_ADAPTERS = {
 BUILTIN_SCORERS = {
     "exact_match": "harness.scorers.text:ExactMatch",
     "token_f1": "harness.scorers.text:TokenF1",
+    "toxicity": "harness.scorers.toxicity:Toxicity",
 }
 
 INSTALL_HINTS = {

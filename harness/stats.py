@@ -88,12 +88,10 @@ def wilcoxon_signed_rank(differences: Sequence[float]) -> tuple[float, float]:
         greater = float(np.mean(null >= r_plus - gamma))
         p = 2 * min(less, greater)
     else:
-        from scipy.stats import norm
-
         mean = m * (m + 1) / 4
         variance = (m * (m + 1) * (2 * m + 1) - float((counts**3 - counts).sum()) / 2) / 24
         z = (r_plus - mean) / math.sqrt(variance)
-        p = 2 * float(norm.sf(abs(z)))
+        p = math.erfc(abs(z) / math.sqrt(2))  # 2 * P(Z > |z|)
     return (statistic, min(1.0, p))
 
 
@@ -116,14 +114,11 @@ def mcnemar(b: int, c: int, *, exact: bool | None = None) -> tuple[float, float,
     if exact is None:
         exact = b + c < 25
     if exact:
-        from scipy.stats import binom
-
-        statistic = float(min(b, c))
-        return (statistic, min(1.0, 2 * float(binom.cdf(statistic, b + c, 0.5))), True)
-    from scipy.stats import chi2
-
+        n, k = b + c, min(b, c)
+        tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n  # binomial(n, 1/2) cdf at k
+        return (float(k), min(1.0, 2 * tail), True)
     statistic = (abs(b - c) - 1) ** 2 / (b + c)
-    return (statistic, float(chi2.sf(statistic, 1)), False)
+    return (statistic, math.erfc(math.sqrt(statistic / 2)), False)  # chi-square(1) tail
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

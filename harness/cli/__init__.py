@@ -19,9 +19,11 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from harness.cli import run, runs, score
+    from harness.cli import compare, run, runs, score
 
     app.command("run")(run.run)
+    app.command("compare")(compare.compare)
+    app.command("gate")(compare.gate)
     app.command("score")(score.score)
     app.add_typer(runs.app, name="runs")
 
@@ -30,26 +32,14 @@ _register()
 
 
 def main() -> None:
-    """Entry point: domain errors become one line and a non-zero exit."""
+    """Entry point: domain errors become one line and a non-zero exit.
+
+    Usage errors, `typer.Exit` codes and Ctrl-C are handled by typer's standalone mode.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except HarnessError as exc:
         if os.environ.get("HARNESS_TRACEBACK"):
             raise
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            print("aborted", file=sys.stderr)
-            sys.exit(130)
-        raise

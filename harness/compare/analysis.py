@@ -1,0 +1,318 @@
+"""Compare runs: per metric, both values, the difference with its CI, and the right test.
+
+Tests by kind of metric (decided from the paired values):
+- corpus (the scorer declares it): paired bootstrap over resampled sufficient statistics;
+- binary (every value 0 or 1): McNemar on the discordant items;
+- ordinal (integers on a scale of at most 11 points, e.g. judge scores 1-5): Wilcoxon
+  signed-rank;
+- continuous: paired bootstrap of the mean.
+Approximate randomization and bootstrap p-values are reported for every metric too. The
+primary p-values of every metric and candidate form one family for Holm-Bonferroni
+(or Benjamini-Hochberg).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from harness.compare.align import (
+    Alignment,
+    PairedMetric,
+    Skipped,
+    align,
+    load_runs,
+    pair_metrics,
+)
+from harness.compare.paired import bootstrap_p_value, percentile_interval, resampled_p_value
+from harness.compare.resample import Resampled, resample_metrics
+from harness.errors import ConfigError
+from harness.stats import benjamini_hochberg, holm, mcnemar, wilcoxon_signed_rank
+from harness.store.db import Store
+
+ORDINAL_MAX_RANGE = 10
+TIE_TOLERANCE = 1e-12
+TEXT_LIMIT = 120
+
+
+@dataclass
+class Settings:
+    """How resampling and testing are done; everything that changes a number."""
+
+    resamples: int = 1000
+    trials: int | None = None
+    """Approximate-randomization trials (default: as many as bootstrap resamples)."""
+    seed: int = 12345
+    """sacrebleu's default seed, so its paired tests are reproduced draw for draw."""
+    confidence: float = 0.95
+    correction: str = "holm"
+    top: int = 5
+    """Regressed items listed per metric."""
+    by: str | None = None
+    min_slice: int = 30
+    lower_is_better: frozenset[str] = frozenset()
+
+    def check(self) -> None:
+        if self.resamples < 1:
+            raise ConfigError("--resamples must be at least 1")
+        if self.trials is not None and self.trials < 0:
+            raise ConfigError("--trials must be 0 (off) or more")
+        if not 0 < self.confidence < 1:
+            raise ConfigError(f"--confidence must be between 0 and 1, not {self.confidence}")
+        if self.correction not in ("holm", "bh"):
+            raise ConfigError(f"--correction must be holm or bh, not '{self.correction}'")
+
+
+@dataclass
+class Estimate:
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+@dataclass
+class MetricResult:
+    """One metric, baseline against one candidate."""
+
+    scorer: str
+    metric: str
+    kind: str
+    test: str
+    n: int
+    excluded: int
+    unscored: dict[str, int]
+    higher_is_better: bool
+    baseline: Estimate
+    candidate: Estimate
+    difference: Estimate
+    p_value: float
+    p_adjusted: float | None = None
+    significant: bool | None = None
+    p_bootstrap: float | None = None
+    p_randomization: float | None = None
+    statistic: float | None = None
+    wins: int = 0
+    ties: int = 0
+    losses: int = 0
+    regressions: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class PairComparison:
+    baseline: dict[str, str]
+    candidate: dict[str, str]
+    items: dict[str, Any]
+    metrics: list[MetricResult]
+    skipped: list[Skipped]
+    slices: dict[str, Any] | None = None
+
+
+@dataclass
+class ComparisonReport:
+    settings: dict[str, Any]
+    comparisons: list[PairComparison]
+    warnings: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(asdict(self))
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def metric_kind(metric: PairedMetric) -> str:
+    if metric.corpus is not None:
+        return "corpus"
+    values = np.concatenate([metric.base, metric.cand])
+    if np.isin(values, (0.0, 1.0)).all():
+        return "binary"
+    if (np.floor(values) == values).all() and values.max() - values.min() <= ORDINAL_MAX_RANGE:
+        return "ordinal"
+    return "continuous"
+
+
+def estimate(value: float, resampled: np.ndarray, confidence: float) -> Estimate:
+    low, high = percentile_interval(resampled, confidence)
+    return Estimate(value, low, high)
+
+
+def metric_result(r: Resampled, settings: Settings, shared: Sequence[str]) -> MetricResult:
+    """Estimates, tests, win/tie/loss and the most regressed items of one metric."""
+    m = r.metric
+    kind = metric_kind(m)
+    p_boot = bootstrap_p_value(r.base_boot, r.cand_boot, r.difference)
+    p_ar = None if r.randomized is None else resampled_p_value(r.randomized, abs(r.difference))
+    statistic: float | None = None
+    if kind == "binary":
+        discordant_b = int(np.count_nonzero((m.base == 1) & (m.cand == 0)))
+        discordant_c = int(np.count_nonzero((m.base == 0) & (m.cand == 1)))
+        statistic, p_value, exact = mcnemar(discordant_b, discordant_c)
+        test = "McNemar exact" if exact else "McNemar chi2"
+    elif kind == "ordinal":
+        statistic, p_value = wilcoxon_signed_rank(m.cand - m.base)
+        test = "Wilcoxon signed-rank"
+    else:
+        test, p_value = "paired bootstrap", p_boot
+    sign = 1.0 if m.higher_is_better else -1.0
+    gain = sign * (m.cand - m.base)
+    wins = int(np.count_nonzero(gain > TIE_TOLERANCE))
+    losses = int(np.count_nonzero(gain < -TIE_TOLERANCE))
+    order = np.argsort(gain, kind="stable")[: settings.top]
+    regressions = [
+        {
+            "item_id": shared[int(m.positions[i])],
+            "baseline": float(m.base[i]),
+            "candidate": float(m.cand[i]),
+            "delta": float(m.cand[i] - m.base[i]),
+        }
+        for i in order
+        if gain[i] < -TIE_TOLERANCE
+    ]
+    return MetricResult(
+        scorer=m.scorer,
+        metric=m.metric,
+        kind=kind,
+        test=test,
+        n=int(m.positions.size),
+        excluded=m.excluded,
+        unscored={"baseline": m.unscored[0], "candidate": m.unscored[1]},
+        higher_is_better=m.higher_is_better,
+        baseline=estimate(r.base_value, r.base_boot, settings.confidence),
+        candidate=estimate(r.cand_value, r.cand_boot, settings.confidence),
+        difference=estimate(r.difference, r.cand_boot - r.base_boot, settings.confidence),
+        p_value=float(p_value),
+        p_bootstrap=p_boot,
+        p_randomization=p_ar,
+        statistic=statistic,
+        wins=wins,
+        ties=int(m.positions.size) - wins - losses,
+        losses=losses,
+        regressions=regressions,
+    )
+
+
+def _truncate(text: str | None, limit: int = TEXT_LIMIT) -> str | None:
+    if text is None:
+        return None
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def attach_texts(store: Store, alignment: Alignment, results: Sequence[MetricResult]) -> None:
+    """Add each regressed item's input and both responses (sample 0), truncated."""
+    ids = sorted({r["item_id"] for result in results for r in result.regressions})
+    if not ids:
+        return
+    marks = ", ".join("?" for _ in ids)
+    base_id, cand_id = alignment.baseline.run_id, alignment.candidate.run_id
+    inputs = dict(
+        store.conn.execute(
+            f"SELECT item_id, input FROM items WHERE run_id = ? AND item_id IN ({marks})",
+            [base_id, *ids],
+        ).fetchall()
+    )
+    responses: dict[tuple[str, str], str] = {}
+    for run_id, item_id, text in store.conn.execute(
+        f"SELECT run_id, item_id, text FROM responses WHERE run_id IN (?, ?) AND sample = 0 "
+        f"AND item_id IN ({marks})",
+        [base_id, cand_id, *ids],
+    ):
+        responses[(run_id, item_id)] = text
+    for result in results:
+        for regression in result.regressions:
+            item_id = regression["item_id"]
+            regression["input"] = _truncate(inputs.get(item_id))
+            regression["baseline_response"] = _truncate(responses.get((base_id, item_id)))
+            regression["candidate_response"] = _truncate(responses.get((cand_id, item_id)))
+
+
+def adjust(results: Sequence[MetricResult], settings: Settings) -> None:
+    """Multiple-comparison adjustment over every metric and candidate together."""
+    if not results:
+        return
+    p_values = [r.p_value for r in results]
+    adjusted = holm(p_values) if settings.correction == "holm" else benjamini_hochberg(p_values)
+    alpha = 1 - settings.confidence
+    for result, p in zip(results, adjusted, strict=True):
+        result.p_adjusted = p
+        result.significant = p < alpha
+
+
+def compare_pair(
+    store: Store, alignment: Alignment, settings: Settings
+) -> tuple[PairComparison, list[PairedMetric]]:
+    """Everything about one candidate against the baseline, before adjustment."""
+    paired, skipped = pair_metrics(alignment, settings.lower_is_better)
+    trials = settings.resamples if settings.trials is None else settings.trials
+    resampled = resample_metrics(paired, settings.resamples, settings.seed, trials)
+    results = [metric_result(r, settings, alignment.shared) for r in resampled]
+    attach_texts(store, alignment, results)
+    base, cand = alignment.baseline, alignment.candidate
+    items = {
+        "shared": len(alignment.shared),
+        "only_baseline": len(alignment.only_baseline),
+        "only_candidate": len(alignment.only_candidate),
+        "only_baseline_ids": alignment.only_baseline[:20],
+        "only_candidate_ids": alignment.only_candidate[:20],
+    }
+    comparison = PairComparison(
+        {"run_id": base.run_id, "name": base.name},
+        {"run_id": cand.run_id, "name": cand.name},
+        items,
+        results,
+        skipped,
+    )
+    return comparison, paired
+
+
+def compare_runs(store: Store, refs: Sequence[str], settings: Settings) -> ComparisonReport:
+    """Compare every run after the first (candidates) with the first (baseline)."""
+    settings.check()
+    if len(refs) < 2:
+        raise ConfigError("name a baseline run and at least one candidate run")
+    runs = load_runs(store, refs)
+    baseline = runs[0]
+    warnings: list[str] = []
+    comparisons = []
+    for candidate in runs[1:]:
+        alignment = align(baseline, candidate)
+        comparison, paired = compare_pair(store, alignment, settings)
+        if alignment.only_baseline or alignment.only_candidate:
+            warnings.append(
+                f"{candidate.label()}: {len(alignment.only_baseline)} items only in the "
+                f"baseline and {len(alignment.only_candidate)} only in the candidate are left out"
+            )
+        for skip in comparison.skipped:
+            warnings.append(
+                f"{candidate.label()}: skipped {skip.scorer}/{skip.metric}: {skip.reason}"
+            )
+        if not comparison.metrics:
+            warnings.append(f"{candidate.label()}: no metric can be compared with the baseline")
+        if settings.by:
+            from harness.compare.slices import slice_report
+
+            comparison.slices = slice_report(store, alignment, paired, settings)
+            warnings.extend(comparison.slices["warnings"])
+        comparisons.append(comparison)
+    adjust([m for c in comparisons for m in c.metrics], settings)
+    described = {
+        "seed": settings.seed,
+        "resamples": settings.resamples,
+        "trials": settings.resamples if settings.trials is None else settings.trials,
+        "confidence": settings.confidence,
+        "correction": settings.correction,
+        "by": settings.by,
+    }
+    return ComparisonReport(described, comparisons, warnings)

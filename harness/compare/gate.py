@@ -1,0 +1,147 @@
+"""A CI quality gate: non-inferiority of a candidate run, decided on the CI bound.
+
+For a higher-is-better metric the candidate passes when the lower bound of the paired
+bootstrap interval of (candidate - baseline) lies above `-max_drop`: a drop larger than
+`max_drop` is then ruled out at that confidence. The raw mean difference never decides.
+The interval is two-sided at `confidence`, as non-inferiority trials report it, so its
+bound is a one-sided test at level (1 - confidence) / 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.compare.align import PairedMetric, Skipped, align, load_runs, pair_metrics
+from harness.compare.paired import percentile_interval
+from harness.compare.resample import resample_metrics
+from harness.errors import ConfigError
+from harness.store.db import Store
+
+
+@dataclass
+class GateResult:
+    """The verdict on one metric, with the figures behind it."""
+
+    metric: str
+    passed: bool
+    n: int
+    baseline: float
+    candidate: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    bound: float
+    max_drop: float
+    higher_is_better: bool
+    confidence: float
+
+    def line(self) -> str:
+        """One line saying what was decided and why."""
+        level = f"{self.confidence:.0%}"
+        head = (
+            f"{'PASS' if self.passed else 'FAIL'} {self.metric}: candidate - baseline = "
+            f"{self.difference:+.4g} ({level} CI {self.ci_low:+.4g} to {self.ci_high:+.4g}, "
+            f"n={self.n}; baseline {self.baseline:.4g}, candidate {self.candidate:.4g})"
+        )
+        if self.higher_is_better:
+            if self.passed:
+                return f"{head}; lower bound {self.bound:+.4g} > {-self.max_drop:+.4g}"
+            return (
+                f"{head}; lower bound {self.bound:+.4g} <= {-self.max_drop:+.4g}: a drop "
+                f"larger than {self.max_drop:g} cannot be ruled out"
+            )
+        if self.passed:
+            return f"{head}; upper bound {self.bound:+.4g} < {self.max_drop:+.4g} (lower is better)"
+        return (
+            f"{head}; upper bound {self.bound:+.4g} >= {self.max_drop:+.4g}: a rise larger "
+            f"than {self.max_drop:g} cannot be ruled out (lower is better)"
+        )
+
+
+def matches(name: str, metric: PairedMetric | Skipped) -> bool:
+    return name in (
+        metric.metric,
+        f"{metric.scorer}/{metric.metric}",
+        f"{metric.scorer}.{metric.metric}",
+    )
+
+
+def resolve(name: str, paired: Sequence[PairedMetric], skipped: Sequence[Skipped]) -> PairedMetric:
+    """The metric a --metric NAME means: METRIC, SCORER/METRIC or SCORER.METRIC."""
+    found = [m for m in paired if matches(name, m)]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        options = ", ".join(m.label for m in found)
+        raise ConfigError(f"--metric '{name}' is ambiguous: use one of {options}")
+    for skip in skipped:
+        if matches(name, skip):
+            raise ConfigError(f"cannot gate on {skip.scorer}/{skip.metric}: {skip.reason}")
+    available = ", ".join(m.label for m in paired) or "none"
+    raise ConfigError(f"no metric '{name}' in both runs; metrics they share: {available}")
+
+
+def max_drops_for(metrics: Sequence[str], max_drops: Sequence[float]) -> list[float]:
+    """One --max-drop for all metrics, or one per --metric in order."""
+    if not metrics:
+        raise ConfigError("name at least one --metric to gate on")
+    if any(drop < 0 for drop in max_drops):
+        raise ConfigError("--max-drop is an allowed loss: give it as a number >= 0")
+    if len(max_drops) == 1:
+        return list(max_drops) * len(metrics)
+    if len(max_drops) != len(metrics):
+        raise ConfigError(
+            f"{len(metrics)} --metric but {len(max_drops)} --max-drop: give one --max-drop "
+            "for all, or one per --metric in the same order"
+        )
+    return list(max_drops)
+
+
+def run_gate(
+    store: Store,
+    candidate: str,
+    baseline: str,
+    metrics: Sequence[str],
+    max_drops: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 12345,
+    lower_is_better: frozenset[str] = frozenset(),
+) -> list[GateResult]:
+    """Decide every --metric; errors (no run, no metric, no shared item) raise ConfigError."""
+    drops = max_drops_for(metrics, max_drops)
+    if not 0 < confidence < 1:
+        raise ConfigError(f"--confidence must be between 0 and 1, not {confidence}")
+    if resamples < 1:
+        raise ConfigError("--resamples must be at least 1")
+    base, cand = load_runs(store, [baseline, candidate])
+    alignment = align(base, cand)
+    paired, skipped = pair_metrics(alignment, lower_is_better)
+    chosen = [resolve(name, paired, skipped) for name in metrics]
+    unique = list({m.key: m for m in chosen}.values())
+    resampled = {r.metric.key: r for r in resample_metrics(unique, resamples, seed)}
+    results = []
+    for metric, drop in zip(chosen, drops, strict=True):
+        r = resampled[metric.key]
+        low, high = percentile_interval(r.cand_boot - r.base_boot, confidence)
+        bound = low if metric.higher_is_better else high
+        passed = bound > -drop if metric.higher_is_better else bound < drop
+        results.append(
+            GateResult(
+                metric.label,
+                bool(passed),
+                int(metric.positions.size),
+                r.base_value,
+                r.cand_value,
+                r.difference,
+                low,
+                high,
+                bound,
+                drop,
+                metric.higher_is_better,
+                confidence,
+            )
+        )
+    return results

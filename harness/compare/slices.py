@@ -1,0 +1,188 @@
+"""Slices (`--by FIELD`) and fairness figures across the groups of a metadata field.
+
+Per slice and metric: both runs' values and the difference, each with a bootstrap CI.
+Per metric and run: the largest gap between groups (highest minus lowest value, with a
+stratified-bootstrap CI) and, for pass/fail metrics, the ratio of the lowest to the
+highest pass rate (disparate-impact style; the four-fifths rule flags ratios under 0.8).
+Slices smaller than `min_slice` items are flagged as too small to support a conclusion.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from harness.compare.align import Alignment, PairedMetric
+from harness.compare.paired import percentile_interval
+from harness.compare.resample import resample_metrics
+from harness.errors import ConfigError
+from harness.store.db import Store
+
+if TYPE_CHECKING:
+    from harness.compare.analysis import Settings
+
+MISSING = "(missing)"
+MAX_GROUPS = 100
+
+
+def metadata_fields(store: Store, run_id: str) -> list[str]:
+    """Every metadata field any item of the run has."""
+    return [
+        row[0]
+        for row in store.conn.execute(
+            "SELECT DISTINCT j.key FROM items, json_each(items.metadata) AS j "
+            "WHERE items.run_id = ? AND json_valid(items.metadata) ORDER BY j.key",
+            [run_id],
+        )
+    ]
+
+
+def _label(value: Any) -> str:
+    if value is None:
+        return MISSING
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def slice_labels(store: Store, alignment: Alignment, field: str) -> list[str]:
+    """The group of every shared item (from the baseline run's item metadata)."""
+    run_id = alignment.baseline.run_id
+    path = "$." + json.dumps(field)
+    labels = dict(
+        store.conn.execute(
+            "SELECT item_id, json_extract(metadata, ?) FROM items WHERE run_id = ?",
+            [path, run_id],
+        ).fetchall()
+    )
+    fields = metadata_fields(store, run_id)
+    if field not in fields:
+        raise ConfigError(
+            f"--by '{field}': no item of run {alignment.baseline.label()} has that field; "
+            f"fields: {', '.join(fields) or '(the items have no metadata)'}"
+        )
+    return [_label(labels.get(item_id)) for item_id in alignment.shared]
+
+
+def _group_order(labels: Sequence[str]) -> list[str]:
+    names = sorted(set(labels) - {MISSING})
+    return [*names, MISSING] if MISSING in labels else names
+
+
+def slice_report(
+    store: Store, alignment: Alignment, paired: Sequence[PairedMetric], settings: Settings
+) -> dict[str, Any]:
+    """Per-slice estimates and fairness figures for every paired metric."""
+    assert settings.by is not None
+    labels = np.array(slice_labels(store, alignment, settings.by), dtype=object)
+    groups = _group_order(list(labels))
+    if len(groups) > MAX_GROUPS:
+        raise ConfigError(
+            f"--by '{settings.by}' has {len(groups)} distinct values; slices need a "
+            f"categorical field (at most {MAX_GROUPS} groups), e.g. a category or language"
+        )
+    sizes = {g: int(np.count_nonzero(labels == g)) for g in groups}
+    warnings = [
+        f"slice {settings.by}={g} has {n} items (< {settings.min_slice}): too small to "
+        "support a conclusion"
+        for g, n in sizes.items()
+        if n < settings.min_slice
+    ]
+    per_metric: dict[str, dict[str, Any]] = {
+        m.label: {"scorer": m.scorer, "metric": m.metric, "slices": [], "fairness": {}}
+        for m in paired
+    }
+    boot: dict[str, dict[str, list[np.ndarray]]] = {
+        m.label: {"baseline": [], "candidate": [], "groups": []} for m in paired
+    }
+    for g_index, group in enumerate(groups):
+        in_group = np.flatnonzero(labels == group)
+        subsets = []
+        for m in paired:
+            keep = np.isin(m.positions, in_group)
+            if keep.any():
+                subsets.append(m.subset(keep))
+        seed = [settings.seed, g_index + 1]
+        for r in resample_metrics(subsets, settings.resamples, seed):
+            m = r.metric
+            n = int(m.positions.size)
+            diff_low, diff_high = percentile_interval(
+                r.cand_boot - r.base_boot, settings.confidence
+            )
+            base_low, base_high = percentile_interval(r.base_boot, settings.confidence)
+            cand_low, cand_high = percentile_interval(r.cand_boot, settings.confidence)
+            per_metric[m.label]["slices"].append(
+                {
+                    "slice": group,
+                    "n": n,
+                    "small": n < settings.min_slice,
+                    "baseline": {"value": r.base_value, "ci_low": base_low, "ci_high": base_high},
+                    "candidate": {"value": r.cand_value, "ci_low": cand_low, "ci_high": cand_high},
+                    "difference": {"value": r.difference, "ci_low": diff_low, "ci_high": diff_high},
+                }
+            )
+            boot[m.label]["baseline"].append(np.append(r.base_boot, r.base_value))
+            boot[m.label]["candidate"].append(np.append(r.cand_boot, r.cand_value))
+            boot[m.label]["groups"].append(np.array([group], dtype=object))
+    for m in paired:
+        runs = boot[m.label]
+        if len(runs["groups"]) < 2:
+            continue
+        names = [str(g[0]) for g in runs["groups"]]
+        binary = bool(np.isin(np.concatenate([m.base, m.cand]), (0.0, 1.0)).all())
+        gaps = {}
+        for run in ("baseline", "candidate"):
+            matrix = np.column_stack(runs[run])  # (resamples + 1, groups); last row observed
+            gaps[run] = _fairness(matrix, names, binary, m.higher_is_better, settings)
+            per_metric[m.label]["fairness"][run] = gaps[run]["figures"]
+        change = gaps["candidate"]["gap"] - gaps["baseline"]["gap"]
+        low, high = percentile_interval(change[:-1], settings.confidence)
+        per_metric[m.label]["fairness"]["gap_change"] = {
+            "value": float(change[-1]),
+            "ci_low": low,
+            "ci_high": high,
+        }
+    return {
+        "field": settings.by,
+        "groups": sizes,
+        "min_slice": settings.min_slice,
+        "metrics": list(per_metric.values()),
+        "warnings": warnings,
+    }
+
+
+def _fairness(
+    matrix: np.ndarray,
+    names: Sequence[str],
+    binary: bool,
+    higher_is_better: bool,
+    settings: Settings,
+) -> dict[str, Any]:
+    """Largest gap (and pass-rate ratio for binary metrics) per resample and observed."""
+    observed = matrix[-1]
+    with np.errstate(invalid="ignore"):
+        gap = np.nanmax(matrix, axis=1) - np.nanmin(matrix, axis=1)
+    low_group, high_group = int(np.nanargmin(observed)), int(np.nanargmax(observed))
+    gap_low, gap_high = percentile_interval(gap[:-1], settings.confidence)
+    figures: dict[str, Any] = {
+        "values": {name: float(v) for name, v in zip(names, observed, strict=True)},
+        "lowest": names[low_group],
+        "highest": names[high_group],
+        "gap": {"value": float(gap[-1]), "ci_low": gap_low, "ci_high": gap_high},
+        "ratio": None,
+    }
+    if binary:
+        rates = matrix if higher_is_better else 1 - matrix
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.nanmin(rates, axis=1) / np.nanmax(rates, axis=1)
+        ratio_low, ratio_high = percentile_interval(ratio[:-1], settings.confidence)
+        figures["ratio"] = {
+            "value": float(ratio[-1]) if np.isfinite(ratio[-1]) else None,
+            "ci_low": ratio_low,
+            "ci_high": ratio_high,
+            "below_four_fifths": bool(np.isfinite(ratio[-1]) and ratio[-1] < 0.8),
+        }
+    return {"gap": gap, "figures": figures}

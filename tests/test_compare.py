@@ -1,0 +1,498 @@
+"""`harness compare` and `harness gate` end to end: runs made by `harness run` (fake
+adapters) or written straight into the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from typer.testing import CliRunner
+
+from harness import registry
+from harness.adapters.base import AdapterOptions, Response
+from harness.cli import app
+from harness.errors import HarnessError
+from harness.item import Item
+from harness.scorers.base import ScoreRecord
+from harness.store.db import ItemResult, Store, dumps, now
+from tests.fakes import FakeAdapter
+
+runner = CliRunner()
+
+
+class ScriptedAdapter(FakeAdapter):
+    """The fake adapter with replies set per test (the CLI cannot reach an instance)."""
+
+    name = "scripted"
+    script: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, model: str = "", options: AdapterOptions | None = None) -> None:
+        super().__init__(model, options)
+        self.replies = dict(ScriptedAdapter.script)
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        if isinstance(result.exception, HarnessError):
+            return 2, str(result.exception)
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def write_run(
+    db: Path,
+    name: str,
+    items: list[dict[str, Any]],
+    signatures: dict[str, str],
+    scorer_options: dict[str, dict[str, Any]] | None = None,
+) -> str:
+    """Store a finished run directly. Each item: id, input, metadata, responses, and
+    scores as (scorer, metric, sample, value, details) tuples."""
+    store = Store(db)
+    try:
+        stamp = now()
+        store.create_run(
+            {
+                "id": f"id-{name}",
+                "name": name,
+                "status": "completed",
+                "created_at": stamp,
+                "updated_at": stamp,
+                "n_items": len(items),
+                "config": dumps({"scorers": signatures, "scorer_options": scorer_options or {}}),
+            }
+        )
+        results = []
+        for row, spec in enumerate(items):
+            item = Item(
+                id=spec["id"],
+                input=spec.get("input", f"question {spec['id']}"),
+                metadata=spec.get("metadata", {}),
+                row=row,
+            )
+            responses = [Response(text=text) for text in spec.get("responses", ["answer"])]
+            scores = [
+                (scorer, signatures[scorer], ScoreRecord(item.id, sample, metric, value, None, d))
+                for scorer, metric, sample, value, d in spec["scores"]
+            ]
+            results.append(ItemResult(item, (), responses, scores))
+        store.write_results(f"id-{name}", results)
+    finally:
+        store.close()
+    return f"id-{name}"
+
+
+def scored(values: dict[str, list[float | None]], metric: str = "score") -> list[dict[str, Any]]:
+    """Items i0.. with one metric of scorer 'judge' (one value per sample)."""
+    n = len(next(iter(values.values())))
+    return [
+        {
+            "id": f"i{i}",
+            "metadata": {"group": "a" if i % 3 else "b"},
+            "scores": [("judge", metric, s, v[i], None) for s, v in enumerate(values.values())],
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def qa_runs(
+    qa_file: Path, db_path: Path, fake_registered: None, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Two runs of the QA set through `harness run`: the baseline answers everything right,
+    the candidate gets q1, q3 and q5 wrong (q3 half right)."""
+    monkeypatch.setitem(registry.BUILTIN_ADAPTERS, "scripted", "tests.test_compare:ScriptedAdapter")
+    monkeypatch.setattr(ScriptedAdapter, "script", {"q1": "nope", "q3": "6 maybe", "q5": "x"})
+    common = ["--scorers", "exact_match,token_f1", "--db", str(db_path), "--no-progress"]
+    code, out = invoke("run", str(qa_file), "--model", "fake", "--name", "base", *common)
+    assert code == 0, out
+    code, out = invoke("run", str(qa_file), "--model", "scripted", "--name", "cand", *common)
+    assert code == 0, out
+    return db_path
+
+
+def compare_json(db: Path, *args: str) -> dict[str, Any]:
+    code, out = invoke("compare", *args, "--db", str(db), "--json")
+    assert code == 0, out
+    return json.loads(out)
+
+
+def test_compare_reports_paired_tests_and_regressions(qa_runs: Path) -> None:
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    report = compare_json(qa_runs, "base", "cand")
+    (comparison,) = report["comparisons"]
+    assert comparison["items"]["shared"] == 10
+    assert comparison["items"]["only_baseline"] == comparison["items"]["only_candidate"] == 0
+    metrics = {m["metric"]: m for m in comparison["metrics"]}
+    em = metrics["exact_match"]
+    assert em["kind"] == "binary" and em["test"] == "McNemar exact"
+    assert em["baseline"]["value"] == 1.0 and em["candidate"]["value"] == pytest.approx(0.7)
+    assert em["difference"]["value"] == pytest.approx(-0.3)
+    assert em["difference"]["ci_low"] < -0.3 < em["difference"]["ci_high"] <= 0
+    assert em["p_value"] == pytest.approx(mcnemar([[7, 3], [0, 0]], exact=True).pvalue)
+    assert (em["wins"], em["ties"], em["losses"]) == (0, 7, 3)
+    assert {r["item_id"] for r in em["regressions"]} == {"q1", "q3", "q5"}
+    q3 = next(r for r in em["regressions"] if r["item_id"] == "q3")
+    assert q3["input"] == "What is 3 plus 3?"
+    assert q3["baseline_response"] == "6" and q3["candidate_response"] == "6 maybe"
+    f1 = metrics["token_f1"]
+    assert f1["kind"] == "continuous" and f1["test"] == "paired bootstrap"
+    assert f1["candidate"]["value"] == pytest.approx((7 + 2 / 3) / 10)
+    assert f1["regressions"][0]["item_id"] in {"q1", "q5"}
+    assert f1["regressions"][-1]["item_id"] == "q3"
+    # Holm over the two metrics: the smaller p is doubled, the larger kept (monotone).
+    ps = sorted([em["p_value"], f1["p_value"]])
+    adjusted = sorted([em["p_adjusted"], f1["p_adjusted"]])
+    assert adjusted[0] == pytest.approx(min(1.0, 2 * ps[0]))
+    assert adjusted[1] == pytest.approx(max(adjusted[0], ps[1]))
+
+
+def test_compare_is_reproducible_and_seeded(qa_runs: Path) -> None:
+    first = compare_json(qa_runs, "base", "cand", "--seed", "7")
+    again = compare_json(qa_runs, "base", "cand", "--seed", "7")
+    other = compare_json(qa_runs, "base", "cand", "--seed", "8", "--resamples", "500")
+    assert first == again
+    ci = [m["difference"] for m in first["comparisons"][0]["metrics"]]
+    assert ci != [m["difference"] for m in other["comparisons"][0]["metrics"]]
+    assert other["settings"]["resamples"] == 500 and other["settings"]["seed"] == 8
+    no_ar = compare_json(qa_runs, "base", "cand", "--trials", "0")
+    assert all(m["p_randomization"] is None for m in no_ar["comparisons"][0]["metrics"])
+    assert [m["p_randomization"] for m in first["comparisons"][0]["metrics"]] != [None, None]
+
+
+def test_compare_terminal_and_markdown(qa_runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.cli.render import console
+
+    monkeypatch.setattr(console, "width", 200)
+    code, out = invoke("compare", "base", "cand", "--db", str(qa_runs))
+    assert code == 0, out
+    assert "│ exact_match │ McNemar exact " in out and "│ token_f1    │ paired bootstrap │" in out
+    assert "most regressed items" in out
+    code, md = invoke("compare", "base", "cand", "--db", str(qa_runs), "--markdown")
+    assert code == 0, md
+    assert md.startswith("## Run comparison")
+    assert "| metric | test | n | baseline | candidate | difference | p (adj.) |" in md
+    assert "| exact_match | McNemar exact | 10 | 1 [1, 1] | 0.7 [" in md
+    assert "<details><summary>most regressed items: exact_match</summary>" in md
+    code, out = invoke("compare", "base", "cand", "--db", str(qa_runs), "--json", "--markdown")
+    assert code == 2 and "choose one of --json and --markdown" in out
+
+
+def test_compare_by_slices_and_fairness(qa_runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    report = compare_json(qa_runs, "base", "cand", "--by", "category")
+    slices = report["comparisons"][0]["slices"]
+    assert slices["field"] == "category" and slices["groups"] == {"even": 5, "odd": 5}
+    em = next(m for m in slices["metrics"] if m["metric"] == "exact_match")
+    by_slice = {s["slice"]: s for s in em["slices"]}
+    assert by_slice["even"]["candidate"]["value"] == 1.0
+    assert by_slice["odd"]["candidate"]["value"] == pytest.approx(0.4)
+    assert by_slice["odd"]["small"] and by_slice["odd"]["n"] == 5
+    fairness = em["fairness"]["candidate"]
+    assert fairness["lowest"] == "odd" and fairness["highest"] == "even"
+    assert fairness["gap"]["value"] == pytest.approx(0.6)
+    assert fairness["ratio"]["value"] == pytest.approx(0.4)
+    assert fairness["ratio"]["below_four_fifths"]
+    assert em["fairness"]["baseline"]["gap"]["value"] == 0.0
+    assert em["fairness"]["gap_change"]["value"] == pytest.approx(0.6)
+    assert any("category=odd has 5 items (< 30)" in w for w in report["warnings"])
+    code, out = invoke("compare", "base", "cand", "--db", str(qa_runs), "--by", "categroy")
+    assert code == 2
+    assert "--by 'categroy'" in out and "fields: category" in out
+    code, out = invoke("compare", "base", "cand", "--db", str(qa_runs), "--by", "category")
+    assert code == 0 and "fairness across category" in out
+    code, md = invoke("compare", "base", "cand", "--db", str(qa_runs), "--by", "category",
+                      "--markdown")  # fmt: skip
+    assert "#### By category" in md and "**Fairness across category**" in md
+
+    from harness.compare import slices
+
+    monkeypatch.setattr(slices, "MAX_GROUPS", 1)
+    code, out = invoke("compare", "base", "cand", "--db", str(qa_runs), "--by", "category")
+    assert code == 2 and "has 2 distinct values; slices need a categorical field" in out
+    assert "| exact_match | candidate | odd: 0.4 | even: 1 | 0.6 [" in md
+
+
+def test_gate_exit_codes(qa_runs: Path) -> None:
+    db = str(qa_runs)
+    code, out = invoke(
+        "gate",
+        "cand",
+        "--baseline",
+        "base",
+        "--metric",
+        "exact_match",
+        "--max-drop",
+        "0.05",
+        "--db",
+        db,
+    )
+    assert code == 1
+    assert out.startswith("FAIL exact_match/exact_match: candidate - baseline = -0.3")
+    assert "a drop larger than 0.05 cannot be ruled out" in out
+    code, out = invoke(
+        "gate",
+        "cand",
+        "--baseline",
+        "base",
+        "--metric",
+        "exact_match",
+        "--max-drop",
+        "0.95",
+        "--db",
+        db,
+    )
+    assert code == 0 and out.startswith("PASS exact_match/exact_match")
+    # Several metrics, one --max-drop each; one failing metric fails the gate.
+    code, out = invoke(
+        "gate",
+        "cand",
+        "--baseline",
+        "base",
+        "--metric",
+        "exact_match",
+        "--metric",
+        "token_f1",
+        "--max-drop",
+        "0.95",
+        "--max-drop",
+        "0.01",
+        "--db",
+        db,
+    )
+    assert code == 1
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("PASS exact_match") and lines[1].startswith("FAIL token_f1")
+    # The same run against itself: no drop at all.
+    code, out = invoke(
+        "gate",
+        "base",
+        "--baseline",
+        "base",
+        "--metric",
+        "token_f1/token_f1",
+        "--max-drop",
+        "0.01",
+        "--db",
+        db,
+    )
+    assert code == 0, out
+
+
+def test_gate_exit_codes_through_the_entry_point(qa_runs: Path) -> None:
+    """`python -m harness gate` as CI runs it: the process exit status itself."""
+    import subprocess
+    import sys
+
+    def status(*args: str) -> tuple[int, str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "harness", "gate", "cand", "--baseline", "base",
+             "--db", str(qa_runs), *args],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        return done.returncode, done.stdout + done.stderr
+
+    assert status("--metric", "exact_match", "--max-drop", "0.95")[0] == 0
+    assert status("--metric", "exact_match", "--max-drop", "0.05")[0] == 1
+    code, out = status("--metric", "nosuch", "--max-drop", "0.05")
+    assert code == 2 and out.startswith("error: no metric 'nosuch'")
+
+
+def test_gate_errors_exit_2(qa_runs: Path) -> None:
+    db = str(qa_runs)
+    result = runner.invoke(
+        app,
+        [
+            "gate",
+            "nosuch",
+            "--baseline",
+            "base",
+            "--metric",
+            "exact_match",
+            "--max-drop",
+            "0.1",
+            "--db",
+            db,
+        ],
+    )
+    assert result.exit_code == 2 and "no run 'nosuch'" in result.output
+    result = runner.invoke(
+        app,
+        ["gate", "cand", "--baseline", "base", "--metric", "bleu", "--max-drop", "0.1", "--db", db],
+    )
+    assert result.exit_code == 2
+    assert "no metric 'bleu'" in result.output and "exact_match/exact_match" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "gate",
+            "cand",
+            "--baseline",
+            "base",
+            "--metric",
+            "exact_match",
+            "--metric",
+            "token_f1",
+            "--max-drop",
+            "0.1",
+            "--max-drop",
+            "0.2",
+            "--max-drop",
+            "0.3",
+            "--db",
+            db,
+        ],
+    )
+    assert result.exit_code == 2 and "2 --metric but 3 --max-drop" in result.output
+
+
+def test_metric_missing_from_one_run_and_signature_mismatch(
+    qa_file: Path, db_path: Path, fake_registered: None
+) -> None:
+    common = ["--model", "fake", "--db", str(db_path), "--no-progress"]
+    assert (
+        invoke("run", str(qa_file), "--scorers", "exact_match,token_f1", "--name", "a", *common)[0]
+        == 0
+    )
+    assert (
+        invoke(
+            "run",
+            str(qa_file),
+            "--scorers",
+            "exact_match",
+            "--name",
+            "b",
+            "--scorer-option",
+            "exact_match.normalize=false",
+            *common,
+        )[0]
+        == 0
+    )
+    report = compare_json(db_path, "a", "b")
+    (comparison,) = report["comparisons"]
+    assert comparison["metrics"] == []
+    reasons = {s["metric"]: s["reason"] for s in comparison["skipped"]}
+    assert "scorer signatures differ" in reasons["exact_match"]
+    assert "normalize:True" in reasons["exact_match"]
+    assert "normalize:False" in reasons["exact_match"]
+    assert "has no 'token_f1/token_f1' scores" in reasons["token_f1"]
+    assert any("no metric can be compared" in w for w in report["warnings"])
+    result = runner.invoke(
+        app,
+        [
+            "gate",
+            "b",
+            "--baseline",
+            "a",
+            "--metric",
+            "token_f1",
+            "--max-drop",
+            "0.1",
+            "--db",
+            str(db_path),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "cannot gate on token_f1/token_f1: only in run a" in result.output
+
+
+def test_runs_without_common_items(db_path: Path) -> None:
+    sig = {"judge": "judge|v:1"}
+    write_run(db_path, "left", [{"id": "x", "scores": [("judge", "s", 0, 1.0, None)]}], sig)
+    write_run(db_path, "right", [{"id": "y", "scores": [("judge", "s", 0, 1.0, None)]}], sig)
+    code, out = invoke("compare", "left", "right", "--db", str(db_path))
+    assert code == 2 and "have no items in common" in out
+    code, out = invoke("compare", "left", "--db", str(db_path))
+    assert code == 2 and "at least one candidate" in out
+
+
+def test_items_in_one_run_only_samples_and_unscored(db_path: Path) -> None:
+    """An item's samples count once at their mean; unscored records are left out, counted."""
+    sig = {"judge": "judge|v:1"}
+    base = [
+        {"id": "i0", "scores": [("judge", "s", 0, 0.2, None), ("judge", "s", 1, 0.4, None)]},
+        {"id": "i1", "scores": [("judge", "s", 0, 0.5, None)]},
+        {"id": "i2", "scores": [("judge", "s", 0, None, {"raw": "??"})]},
+        {"id": "only-base", "scores": [("judge", "s", 0, 0.9, None)]},
+    ]
+    cand = [
+        {"id": "i0", "scores": [("judge", "s", 0, 0.6, None)]},
+        {"id": "i1", "scores": [("judge", "s", 0, 0.7, None), ("judge", "s", 1, None, None)]},
+        {"id": "i2", "scores": [("judge", "s", 0, 0.1, None)]},
+        {"id": "only-cand", "scores": [("judge", "s", 0, 0.3, None)]},
+    ]
+    write_run(db_path, "b", base, sig)
+    write_run(db_path, "c", cand, sig)
+    report = compare_json(db_path, "b", "c")
+    (comparison,) = report["comparisons"]
+    assert comparison["items"]["only_baseline_ids"] == ["only-base"]
+    assert comparison["items"]["only_candidate_ids"] == ["only-cand"]
+    (metric,) = comparison["metrics"]
+    assert metric["n"] == 2 and metric["excluded"] == 1
+    assert metric["unscored"] == {"baseline": 1, "candidate": 1}
+    assert metric["baseline"]["value"] == pytest.approx((0.3 + 0.5) / 2)
+    assert metric["candidate"]["value"] == pytest.approx((0.6 + 0.7) / 2)
+    assert any(
+        "1 items only in the baseline and 1 only in the candidate" in w for w in report["warnings"]
+    )
+
+
+def test_several_candidates_share_one_correction_family(db_path: Path) -> None:
+    sig = {"judge": "judge|v:1"}
+    ratings = [(i * 7 % 5) + 1.0 for i in range(40)]
+    write_run(db_path, "b", scored({"s": ratings}), sig)
+    write_run(
+        db_path, "c1", scored({"s": [min(5.0, v + i % 2) for i, v in enumerate(ratings)]}), sig
+    )
+    write_run(db_path, "c2", scored({"s": ratings}), sig)
+    report = compare_json(db_path, "b", "c1", "c2", "--correction", "bh")
+    c1, c2 = report["comparisons"]
+    m1, m2 = c1["metrics"][0], c2["metrics"][0]
+    assert m1["kind"] == "ordinal" and m1["test"] == "Wilcoxon signed-rank"
+    assert m2["p_value"] == 1.0 and m2["difference"]["value"] == 0.0
+    assert m2["p_randomization"] == 1.0 and m2["p_bootstrap"] == 1.0
+    # Benjamini-Hochberg over both candidates: the smaller p is doubled.
+    assert m1["p_adjusted"] == pytest.approx(min(1.0, 2 * m1["p_value"]))
+    assert report["settings"]["correction"] == "bh"
+
+
+def test_lower_is_better_flips_wins_and_gate(db_path: Path) -> None:
+    sig = {"judge": "judge|v:1"}
+    write_run(db_path, "b", scored({"s": [0.5] * 40}, metric="toxicity"), sig)
+    write_run(db_path, "c", scored({"s": [0.4] * 40}, metric="toxicity"), sig)
+    report = compare_json(db_path, "b", "c", "--lower-is-better", "toxicity")
+    metric = report["comparisons"][0]["metrics"][0]
+    assert not metric["higher_is_better"] and metric["wins"] == 40
+    code, out = invoke(
+        "gate",
+        "c",
+        "--baseline",
+        "b",
+        "--metric",
+        "toxicity",
+        "--max-drop",
+        "0.0",
+        "--lower-is-better",
+        "toxicity",
+        "--db",
+        str(db_path),
+    )
+    assert code == 0 and "upper bound" in out
+    code, out = invoke(
+        "gate",
+        "b",
+        "--baseline",
+        "c",
+        "--metric",
+        "toxicity",
+        "--max-drop",
+        "0.05",
+        "--lower-is-better",
+        "judge/toxicity",
+        "--db",
+        str(db_path),
+    )
+    assert code == 1 and "a rise larger than 0.05" in out

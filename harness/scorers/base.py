@@ -64,6 +64,9 @@ class Scorer(ABC):
     """Item fields the scorer cannot work without: any of reference, context."""
     per_item: ClassVar[bool] = False
     """True: scored once per item (sample 0), seeing every sample in `Example.samples`."""
+    lower_is_better: ClassVar[frozenset[str]] = frozenset()
+    """Metrics where a smaller value is better (toxicity, error rates); compare and gate
+    read this to orient differences."""
     corpus_metrics: ClassVar[frozenset[str]] = frozenset()
     """Metrics whose run-level value comes from summed sufficient statistics (BLEU, chrF),
     never from a mean of sentence scores. Each record of such a metric keeps its statistics

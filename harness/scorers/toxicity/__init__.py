@@ -34,6 +34,9 @@ class Toxicity(Scorer):
     name = "toxicity"
     version = "1"
     requires: ClassVar[frozenset[str]] = frozenset()
+    lower_is_better: ClassVar[frozenset[str]] = frozenset(
+        (*LABELS, "flagged_rate", "expected_max_toxicity", "toxicity_probability")
+    )
 
     def __init__(
         self,

@@ -66,7 +66,9 @@ def show(
     json_output: JsonOption = False,
 ) -> None:
     """Show one run: metrics with 95% CIs, errors, latency and tokens."""
-    from harness.cli.render import print_summary
+    from harness.cli.render import console, print_summary
+    from harness.cli.review import print_human_agreement
+    from harness.review.agreement_report import human_agreement
     from harness.store.db import Store
     from harness.summary import run_summary
 
@@ -74,12 +76,17 @@ def show(
     try:
         summary = run_summary(store, run)
         summary["config"] = json.loads(store.get_run(run)["config"])
+        agreement = human_agreement(store, summary["run_id"])
+        if agreement:
+            summary["human_agreement"] = agreement
     finally:
         store.close()
     if json_output:
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:
         print_summary(summary)
+        if agreement:
+            print_human_agreement(agreement, console)
 
 
 @app.command("delete")

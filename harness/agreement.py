@@ -1,0 +1,569 @@
+"""Agreement between raters (judges, humans): kappa, alpha, rank correlation, bootstrap CIs.
+
+Conventions, the same in every function:
+
+- Paired statistics take two item-aligned sequences `a`, `b` (one value per item).
+- Multi-rater statistics take `rows`: one row per item, one column per rater
+  (`ratings_matrix` builds them from `{rater: {item: value}}`).
+- A missing rating is `None` or a float NaN. Paired statistics drop items where either
+  value is missing; Krippendorff's alpha uses every item with at least two ratings;
+  Fleiss' kappa uses the items that every rater rated.
+- An undefined value (no variation, too few items) is `nan`, never a made-up 0 or 1.
+
+Every statistic is computed from per-item sufficient statistics weighted by how often
+each item is drawn, so a point estimate and all bootstrap resamples share one vectorised
+code path (`bootstrap_ci`), and the results agree with scikit-learn's
+`cohen_kappa_score`, the `krippendorff` package, statsmodels' `fleiss_kappa` and
+scipy's `spearmanr` / `kendalltau` (tau-b).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+Rating = Any
+"""A rating: a number, a label (str/bool), or None / NaN for missing."""
+Level = Literal["nominal", "ordinal", "interval", "ratio"]
+Weights = Literal["linear", "quadratic"] | None
+Batched = Callable[[np.ndarray], np.ndarray]
+"""(B, n) resample index matrix -> (B,) statistic values."""
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """A statistic with its bootstrap interval; `None` where it is undefined."""
+
+    value: float | None
+    low: float | None
+    high: float | None
+    n: int
+    """Items that carry information (e.g. pairs with both ratings present)."""
+    confidence: float = 0.95
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "ci_low": self.low,
+            "ci_high": self.high,
+            "n": self.n,
+            "confidence": self.confidence,
+        }
+
+
+def is_missing(value: Rating) -> bool:
+    """True for None and float NaN."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def ratings_matrix(
+    ratings: Mapping[str, Mapping[str, Rating]], items: Sequence[str] | None = None
+) -> tuple[list[str], list[str], list[list[Rating]]]:
+    """`{rater: {item: value}}` -> (item ids, rater names, rows of items x raters).
+
+    Items default to every item any rater rated, sorted; absent ratings are None.
+    """
+    raters = sorted(ratings)
+    if items is None:
+        items = sorted({item for per_rater in ratings.values() for item in per_rater})
+    rows = [[ratings[rater].get(item) for rater in raters] for item in items]
+    return list(items), raters, rows
+
+
+# ---------------------------------------------------------------- point statistics
+
+
+def exact_agreement(a: Sequence[Rating], b: Sequence[Rating]) -> float:
+    """Share of items (both rated) where the two ratings are equal."""
+    return _point(_exact_agreement, a, b)
+
+
+def cohen_kappa(
+    a: Sequence[Rating],
+    b: Sequence[Rating],
+    *,
+    weights: Weights = None,
+    labels: Sequence[Hashable] | None = None,
+) -> float:
+    """Cohen's kappa of two raters; `weights` linear or quadratic for ordinal scales.
+
+    As scikit-learn, weights are distances between label positions in sorted `labels`
+    (default: every observed value): pass the full scale, e.g. `labels=[1, 2, 3, 4, 5]`,
+    so that unused scale points keep their distance.
+    """
+    return _point(_cohen_kappa, a, b, weights=weights, labels=labels)
+
+
+def fleiss_kappa(rows: Sequence[Sequence[Rating]]) -> float:
+    """Fleiss' kappa over items rated by every rater (rows with a missing rating are left out)."""
+    return _point(_fleiss_kappa, rows)
+
+
+def krippendorff_alpha(
+    rows: Sequence[Sequence[Rating]],
+    *,
+    level: Level = "nominal",
+    values: Sequence[Hashable] | None = None,
+) -> float:
+    """Krippendorff's alpha for any number of raters, with missing ratings allowed.
+
+    `level` picks the distance: nominal, ordinal (rank-based, as Krippendorff 2011),
+    interval (squared difference) or ratio. `values` gives the ordered value domain
+    (default: the observed values, sorted).
+    """
+    return _point(_krippendorff_alpha, rows, level=level, values=values)
+
+
+def spearman(a: Sequence[Rating], b: Sequence[Rating]) -> float:
+    """Spearman's rank correlation (average ranks for ties), as `scipy.stats.spearmanr`."""
+    return _point(_spearman, a, b)
+
+
+def kendall(a: Sequence[Rating], b: Sequence[Rating]) -> float:
+    """Kendall's tau-b (tie-corrected), as `scipy.stats.kendalltau`."""
+    return _point(_kendall, a, b)
+
+
+def verbosity_bias(scores: Sequence[Rating], lengths: Sequence[Rating]) -> float:
+    """Spearman correlation of score with response length: > 0 means longer scores higher."""
+    return _point(_spearman, scores, lengths)
+
+
+def n_informative(statistic: Callable[..., float], *data: Any, **options: Any) -> int:
+    """How many items carry information for `statistic` (pairs both rated, alpha units...)."""
+    return _prepare(statistic, data, options)[1]
+
+
+# ---------------------------------------------------------------- bootstrap
+
+
+def bootstrap_ci(
+    statistic: Callable[..., float],
+    *data: Any,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    **options: Any,
+) -> Estimate:
+    """The statistic with a percentile bootstrap interval, resampling items.
+
+    `data` are the statistic's item-aligned arguments (`a, b` or `rows`); `options` its
+    keyword options, e.g. `bootstrap_ci(cohen_kappa, a, b, weights="quadratic")`.
+    The same seed gives the same interval. Resamples where the statistic is undefined
+    are left out; with none left, the interval is None. Any other function of the same
+    shape works too, through a slower loop over resamples.
+    """
+    batched, n_info = _prepare(statistic, data, options)
+    n_items = len(data[0]) if data else 0
+    if n_items == 0:
+        return Estimate(None, None, None, 0, confidence)
+    point = float(batched(np.arange(n_items)[None, :])[0])
+    value = None if math.isnan(point) else point
+    if n_resamples <= 0 or n_items < 2:
+        return Estimate(value, None, None, n_info, confidence)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for start in range(0, n_resamples, _CHUNK):
+        size = min(_CHUNK, n_resamples - start)
+        draws.append(batched(rng.integers(0, n_items, size=(size, n_items))))
+    samples = np.concatenate(draws)
+    samples = samples[~np.isnan(samples)]
+    if samples.size == 0:
+        return Estimate(value, None, None, n_info, confidence)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(samples, [tail, 100 - tail])
+    return Estimate(value, float(low), float(high), n_info, confidence)
+
+
+_CHUNK = 250
+
+
+def _point(preparer: Callable[..., tuple[Batched, int]], *data: Any, **options: Any) -> float:
+    batched, _ = preparer(*data, **options)
+    n_items = len(data[0])
+    if n_items == 0:
+        return math.nan
+    return float(batched(np.arange(n_items)[None, :])[0])
+
+
+def _prepare(
+    statistic: Callable[..., float], data: Sequence[Any], options: dict[str, Any]
+) -> tuple[Batched, int]:
+    """The batched form of a statistic over `data`, and its informative item count."""
+    preparer = _PREPARERS.get(statistic)
+    if preparer is not None:
+        return preparer(*data, **options)
+    columns = [list(column) for column in data]
+
+    def loop(idx: np.ndarray) -> np.ndarray:
+        return np.array(
+            [statistic(*([c[i] for i in row] for c in columns), **options) for row in idx],
+            dtype=float,
+        )
+
+    return loop, len(columns[0]) if columns else 0
+
+
+def _counts(idx: np.ndarray, n_items: int) -> np.ndarray:
+    """(B, n) index draws -> (B, n) how often each item was drawn."""
+    b = idx.shape[0]
+    flat = (idx + n_items * np.arange(b)[:, None]).ravel()
+    return np.bincount(flat, minlength=b * n_items).reshape(b, n_items).astype(float)
+
+
+def _group_sum(weights: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """(B, n) weights summed per group label of each column -> (B, n_groups)."""
+    out = np.zeros((weights.shape[0], n_groups))
+    if groups.size == 0:
+        return out
+    order = np.argsort(groups, kind="stable")
+    sorted_groups = groups[order]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    out[:, sorted_groups[starts]] = np.add.reduceat(weights[:, order], starts, axis=1)
+    return out
+
+
+def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(den != 0, num / np.where(den != 0, den, 1), np.nan)
+    return np.asarray(out, dtype=float)
+
+
+def _pairs(a: Sequence[Rating], b: Sequence[Rating]) -> tuple[np.ndarray, list[Any], list[Any]]:
+    if len(a) != len(b):
+        raise ValueError(f"paired ratings differ in length: {len(a)} and {len(b)}")
+    keep = [
+        i for i, (x, y) in enumerate(zip(a, b, strict=True)) if not (is_missing(x) or is_missing(y))
+    ]
+    return np.array(keep, dtype=int), [a[i] for i in keep], [b[i] for i in keep]
+
+
+def _sorted_domain(values: Sequence[Hashable]) -> list[Hashable]:
+    try:
+        return sorted(set(values))  # type: ignore[type-var]
+    except TypeError as exc:
+        raise ValueError(f"ratings mix types that cannot be ordered: {exc}") from exc
+
+
+def _index(values: Sequence[Hashable], domain: Sequence[Hashable]) -> np.ndarray:
+    position = {v: i for i, v in enumerate(domain)}
+    try:
+        return np.array([position[v] for v in values], dtype=int)
+    except KeyError as exc:
+        raise ValueError(f"rating {exc.args[0]!r} is not among the labels {list(domain)}") from exc
+
+
+def _numbers(values: Sequence[Rating]) -> np.ndarray:
+    try:
+        return np.array([float(v) for v in values], dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"this statistic needs numeric ratings: {exc}") from exc
+
+
+def _select(idx: np.ndarray, keep: np.ndarray, n_items: int) -> np.ndarray:
+    """Draw counts restricted to the kept items: (B, len(keep))."""
+    return _counts(idx, n_items)[:, keep]
+
+
+# ---------------------------------------------------------------- batched forms
+
+
+def _exact_agreement(a: Sequence[Rating], b: Sequence[Rating]) -> tuple[Batched, int]:
+    keep, x, y = _pairs(a, b)
+    same = np.array([u == v for u, v in zip(x, y, strict=True)], dtype=float)
+    n_items = len(a)
+
+    def batched(idx: np.ndarray) -> np.ndarray:
+        w = _select(idx, keep, n_items)
+        return _divide(w @ same, w.sum(axis=1))
+
+    return batched, len(keep)
+
+
+def _cohen_kappa(
+    a: Sequence[Rating],
+    b: Sequence[Rating],
+    *,
+    weights: Weights = None,
+    labels: Sequence[Hashable] | None = None,
+) -> tuple[Batched, int]:
+    if weights not in (None, "linear", "quadratic"):
+        raise ValueError(f"weights must be None, 'linear' or 'quadratic', not {weights!r}")
+    keep, x, y = _pairs(a, b)
+    domain = list(labels) if labels is not None else _sorted_domain([*x, *y])
+    k = len(domain)
+    cells = _index(x, domain) * k + _index(y, domain)
+    positions = np.arange(k)
+    distance = np.abs(positions[:, None] - positions[None, :]).astype(float)
+    if weights is None:
+        w_mat = (distance > 0).astype(float)
+    elif weights == "linear":
+        w_mat = distance
+    else:
+        w_mat = distance**2
+    n_items = len(a)
+
+    def batched(idx: np.ndarray) -> np.ndarray:
+        w = _select(idx, keep, n_items)
+        confusion = _group_sum(w, cells, k * k).reshape(-1, k, k)
+        total = confusion.sum(axis=(1, 2))
+        expected = _divide(
+            np.einsum("bi,bj->bij", confusion.sum(axis=2), confusion.sum(axis=1)),
+            total[:, None, None],
+        )
+        observed = (confusion * w_mat).sum(axis=(1, 2))
+        chance = (expected * w_mat).sum(axis=(1, 2))
+        return 1 - _divide(observed, chance)
+
+    return batched, len(keep)
+
+
+def _spearman(a: Sequence[Rating], b: Sequence[Rating]) -> tuple[Batched, int]:
+    keep, x, y = _pairs(a, b)
+    gx, gy = _rank_groups(_numbers(x)), _rank_groups(_numbers(y))
+    n_items = len(a)
+
+    def batched(idx: np.ndarray) -> np.ndarray:
+        w = _select(idx, keep, n_items)
+        return _weighted_pearson(_weighted_ranks(w, *gx), _weighted_ranks(w, *gy), w)
+
+    return batched, len(keep)
+
+
+def _rank_groups(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each value's position among the sorted distinct values, and how many there are."""
+    distinct, groups = np.unique(values, return_inverse=True)
+    return groups.astype(int), len(distinct)
+
+
+def _weighted_ranks(w: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """Average ranks of every item when item i appears w[:, i] times."""
+    per_group = _group_sum(w, groups, n_groups)
+    average = np.cumsum(per_group, axis=1) - (per_group - 1) / 2
+    return np.asarray(average[:, groups])
+
+
+def _weighted_pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    total = w.sum(axis=1)
+    mx = _divide((w * x).sum(axis=1), total)[:, None]
+    my = _divide((w * y).sum(axis=1), total)[:, None]
+    cov = (w * (x - mx) * (y - my)).sum(axis=1)
+    vx = (w * (x - mx) ** 2).sum(axis=1)
+    vy = (w * (y - my) ** 2).sum(axis=1)
+    # relative tolerance: a constant column's variance is rounding noise, not signal
+    scale = (w * (x**2)).sum(axis=1) * 1e-12 + (w * (y**2)).sum(axis=1) * 1e-12
+    ok = (vx > scale) & (vy > scale)
+    return np.where(ok, _divide(cov, np.sqrt(np.where(ok, vx * vy, 1.0))), np.nan)
+
+
+def _kendall(a: Sequence[Rating], b: Sequence[Rating]) -> tuple[Batched, int]:
+    keep, x, y = _pairs(a, b)
+    gx, nx = _rank_groups(_numbers(x))
+    gy, ny = _rank_groups(_numbers(y))
+    n_items = len(a)
+    if nx * ny <= _JOINT_LIMIT:
+
+        def joint(idx: np.ndarray) -> np.ndarray:
+            return _kendall_joint(_select(idx, keep, n_items), gx * ny + gy, nx, ny)
+
+        return joint, len(keep)
+    position = np.full(n_items, -1, dtype=int)
+    position[keep] = np.arange(len(keep))
+
+    def loop(idx: np.ndarray) -> np.ndarray:
+        from scipy.stats import kendalltau
+
+        out = np.empty(idx.shape[0])
+        for row, draw in enumerate(idx):
+            chosen = position[draw]
+            chosen = chosen[chosen >= 0]
+            if chosen.size < 2 or np.ptp(gx[chosen]) == 0 or np.ptp(gy[chosen]) == 0:
+                out[row] = np.nan
+                continue
+            out[row] = float(kendalltau(gx[chosen], gy[chosen]).statistic)
+        return out
+
+    return loop, len(keep)
+
+
+_JOINT_LIMIT = 4096
+"""Kendall's tau from a joint table of distinct values when it has at most this many cells."""
+
+
+def _kendall_joint(w: np.ndarray, cells: np.ndarray, nx: int, ny: int) -> np.ndarray:
+    """Tau-b from (B, nx, ny) joint counts: concordant pairs via 2-D cumulative sums."""
+    table = _group_sum(w, cells, nx * ny).reshape(-1, nx, ny)
+    cum = np.cumsum(np.cumsum(table, axis=1), axis=2)
+    before = np.zeros_like(cum)
+    before[:, 1:, :] = cum[:, :-1, :]  # sums over rows < a, columns <= b
+    lower_left = np.zeros_like(cum)
+    lower_left[:, :, 1:] = before[:, :, :-1]  # rows < a, columns < b
+    upper_left = before[:, :, -1:] - before  # rows < a, columns > b
+    concordant = (table * lower_left).sum(axis=(1, 2))
+    discordant = (table * upper_left).sum(axis=(1, 2))
+    n = table.sum(axis=(1, 2))
+    pairs = n * (n - 1) / 2
+    rows, cols = table.sum(axis=2), table.sum(axis=1)
+    untied_x = pairs - (rows * (rows - 1) / 2).sum(axis=1)
+    untied_y = pairs - (cols * (cols - 1) / 2).sum(axis=1)
+    den = np.sqrt(np.clip(untied_x * untied_y, 0, None))
+    return _divide(concordant - discordant, den)
+
+
+def _fleiss_kappa(rows: Sequence[Sequence[Rating]]) -> tuple[Batched, int]:
+    keep = np.array(
+        [i for i, row in enumerate(rows) if row and not any(is_missing(v) for v in row)],
+        dtype=int,
+    )
+    raters = {len(rows[i]) for i in keep}
+    if len(raters) > 1:
+        raise ValueError(
+            f"Fleiss' kappa needs the same number of raters per item, got {sorted(raters)}; "
+            "use krippendorff_alpha for unequal or missing ratings"
+        )
+    m = raters.pop() if raters else 0
+    domain = _sorted_domain([v for i in keep for v in rows[i]])
+    counts = np.zeros((len(keep), len(domain)))
+    for r, i in enumerate(keep):
+        np.add.at(counts[r], _index(rows[i], domain), 1)
+    agreement = _divide((counts**2).sum(axis=1) - m, np.full(len(keep), m * (m - 1.0)))
+    n_items = len(rows)
+
+    def batched(idx: np.ndarray) -> np.ndarray:
+        w = _select(idx, keep, n_items)
+        total = w.sum(axis=1)
+        p_bar = _divide(w @ agreement, total)
+        shares = _divide(w @ counts, (total * m)[:, None])
+        p_e = (shares**2).sum(axis=1)
+        return _divide(p_bar - p_e, 1 - p_e)
+
+    return batched, len(keep)
+
+
+def _krippendorff_alpha(
+    rows: Sequence[Sequence[Rating]],
+    *,
+    level: Level = "nominal",
+    values: Sequence[Hashable] | None = None,
+) -> tuple[Batched, int]:
+    if level not in ("nominal", "ordinal", "interval", "ratio"):
+        raise ValueError(f"level must be nominal, ordinal, interval or ratio, not {level!r}")
+    present = [[v for v in row if not is_missing(v)] for row in rows]
+    keep = np.array([i for i, row in enumerate(present) if len(row) >= 2], dtype=int)
+    observed = [v for i in keep for v in present[i]]
+    if level in ("interval", "ratio") and values is None:
+        domain: list[Hashable] = sorted(set(_numbers(observed).tolist()))
+        coded = [_numbers(present[i]).tolist() for i in keep]
+    else:
+        domain = list(values) if values is not None else _sorted_domain(observed)
+        coded = [present[i] for i in keep]
+    v = len(domain)
+    counts = np.zeros((len(keep), v))
+    for r, row in enumerate(coded):
+        np.add.at(counts[r], _index(row, domain), 1)
+    m = counts.sum(axis=1)
+    n_items = len(rows)
+    if level == "interval":
+        return _alpha_interval(counts, m, np.asarray(domain, dtype=float), keep, n_items), len(keep)
+    if level == "nominal":
+        mismatch = _divide(m**2 - (counts**2).sum(axis=1), m - 1)
+        return _alpha_nominal(counts, m, mismatch, keep, n_items), len(keep)
+    return _alpha_general(counts, m, domain, level, keep, n_items), len(keep)
+
+
+def _alpha_nominal(
+    counts: np.ndarray, m: np.ndarray, mismatch: np.ndarray, keep: np.ndarray, n_items: int
+) -> Batched:
+    def batched(idx: np.ndarray) -> np.ndarray:
+        w = _select(idx, keep, n_items)
+        n = w @ m
+        marginals = w @ counts
+        expected = n**2 - (marginals**2).sum(axis=1)
+        return 1 - (n - 1) * _divide(w @ mismatch, expected)
+
+    return batched
+
+
+def _alpha_interval(
+    counts: np.ndarray, m: np.ndarray, domain: np.ndarray, keep: np.ndarray, n_items: int
+) -> Batched:
+    s1 = counts @ domain
+    s2 = counts @ domain**2
+    within = _divide(2 * m * s2 - 2 * s1**2, m - 1)
+
+    def batched(idx: np.ndarray) -> np.ndarray:
+        w = _select(idx, keep, n_items)
+        n, t1, t2 = w @ m, w @ s1, w @ s2
+        return 1 - (n - 1) * _divide(w @ within, 2 * n * t2 - 2 * t1**2)
+
+    return batched
+
+
+def _alpha_general(
+    counts: np.ndarray,
+    m: np.ndarray,
+    domain: Sequence[Hashable],
+    level: Level,
+    keep: np.ndarray,
+    n_items: int,
+) -> Batched:
+    """Ordinal and ratio: coincidence matrices summed over drawn items."""
+    from scipy import sparse
+
+    v = len(domain)
+    rows_i, cols, data = [], [], []
+    for r in range(counts.shape[0]):
+        nz = np.flatnonzero(counts[r])
+        block = np.outer(counts[r, nz], counts[r, nz]) - np.diag(counts[r, nz])
+        block /= m[r] - 1
+        cells = (nz[:, None] * v + nz[None, :]).ravel()
+        rows_i.extend([r] * cells.size)
+        cols.extend(cells.tolist())
+        data.extend(block.ravel().tolist())
+    per_item = sparse.csr_matrix((data, (rows_i, cols)), shape=(counts.shape[0], v * v))
+    values = np.asarray(domain, dtype=float) if level == "ratio" else None
+
+    def batched(idx: np.ndarray) -> np.ndarray:
+        w = _select(idx, keep, n_items)
+        coincidence = np.asarray((per_item.T @ w.T).T).reshape(-1, v, v)
+        marginals = coincidence.sum(axis=2)
+        n = marginals.sum(axis=1)
+        if values is not None:
+            delta = _ratio_delta(values)[None, :, :]
+        else:
+            delta = _ordinal_delta(marginals)
+        d_o = (coincidence * delta).sum(axis=(1, 2))
+        d_e = (np.einsum("bi,bj->bij", marginals, marginals) * delta).sum(axis=(1, 2))
+        return 1 - (n - 1) * _divide(d_o, d_e)
+
+    return batched
+
+
+def _ordinal_delta(marginals: np.ndarray) -> np.ndarray:
+    """(B, V) value totals -> (B, V, V) squared ordinal distances (Krippendorff 2011)."""
+    cumulative = np.cumsum(marginals, axis=1)
+    lo = np.minimum.outer(np.arange(marginals.shape[1]), np.arange(marginals.shape[1]))
+    hi = np.maximum.outer(np.arange(marginals.shape[1]), np.arange(marginals.shape[1]))
+    between = cumulative[:, hi] - cumulative[:, lo] + marginals[:, lo]
+    return np.asarray((between - (marginals[:, lo] + marginals[:, hi]) / 2) ** 2)
+
+
+def _ratio_delta(values: np.ndarray) -> np.ndarray:
+    total = values[:, None] + values[None, :]
+    delta = _divide(values[:, None] - values[None, :], total) ** 2
+    return np.asarray(np.where(total == 0, 0.0, delta))
+
+
+_PREPARERS: dict[Callable[..., float], Callable[..., tuple[Batched, int]]] = {
+    exact_agreement: _exact_agreement,
+    cohen_kappa: _cohen_kappa,
+    spearman: _spearman,
+    kendall: _kendall,
+    verbosity_bias: _spearman,
+    fleiss_kappa: _fleiss_kappa,
+    krippendorff_alpha: _krippendorff_alpha,
+}

@@ -64,6 +64,8 @@ class Scorer(ABC):
     """Item fields the scorer cannot work without: any of reference, context."""
     per_item: ClassVar[bool] = False
     """True: scored once per item (sample 0), seeing every sample in `Example.samples`."""
+    min_samples: int = 1
+    """Responses per item the scorer needs (`--samples`); checked when a run starts."""
     lower_is_better: ClassVar[frozenset[str]] = frozenset()
     """Metrics where a smaller value is better (toxicity, error rates); compare and gate
     read this to orient differences."""

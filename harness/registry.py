@@ -28,6 +28,9 @@ BUILTIN_SCORERS = {
     "exact_match": "harness.scorers.text:ExactMatch",
     "token_f1": "harness.scorers.text:TokenF1",
     "toxicity": "harness.scorers.toxicity:Toxicity",
+    "bleu": "harness.scorers.reference:Bleu",
+    "chrf": "harness.scorers.reference:Chrf",
+    "rouge": "harness.scorers.reference:Rouge",
 }
 
 INSTALL_HINTS = {

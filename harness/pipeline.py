@@ -66,6 +66,7 @@ class Pipeline:
         params: GenerationParams,
         scorers: Sequence[Scorer] = (),
         samples: int = 1,
+        sample_params: GenerationParams | None = None,
         sink: Callable[[list[ItemResult]], None],
         skip: Callable[[Item], bool] | None = None,
         batch_size: int = 64,
@@ -77,6 +78,8 @@ class Pipeline:
         self.params = params
         self.scorers = list(scorers)
         self.samples = samples
+        self.sample_params = sample_params or params
+        """Settings for samples after the first (e.g. a higher temperature for SelfCheck)."""
         self.sink = sink
         self.skip = skip
         self.batch_size = batch_size
@@ -130,7 +133,12 @@ class Pipeline:
     async def _process(self, item: Item) -> None:
         messages = self.template.render(item)
         requests = [
-            Request(messages=messages, params=self.params, sample=sample, item=item)
+            Request(
+                messages=messages,
+                params=self.sample_params if sample else self.params,
+                sample=sample,
+                item=item,
+            )
             for sample in range(self.samples)
         ]
         responses: list[Response] = list(

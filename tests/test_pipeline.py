@@ -201,3 +201,20 @@ def test_request_carries_seed_params_and_messages(store: Store) -> None:
     )
     other = Request(messages=request.messages, params=params, sample=2, item=request.item)
     assert managed.cache_key(request) != managed.cache_key(other)
+
+
+def test_extra_samples_can_use_their_own_settings(store: Store) -> None:
+    adapter = FakeAdapter()
+    managed = ManagedAdapter(adapter, concurrency=4, retry=FAST)
+    pipeline = Pipeline(
+        template=PromptTemplate.load(None),
+        adapter=managed,
+        params=GenerationParams(temperature=0.0),
+        samples=3,
+        sample_params=GenerationParams(temperature=1.0),
+        sink=lambda batch: store.write_results("r1", batch),
+        flush_seconds=0.01,
+    )
+    asyncio.run(pipeline.run(make_items(2)))
+    temperatures = {(c.sample, c.params.temperature) for c in adapter.calls}
+    assert temperatures == {(0, 0.0), (1, 1.0), (2, 1.0)}

@@ -19,11 +19,12 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from harness.cli import compare, review, run, runs, score
+    from harness.cli import compare, report, review, run, runs, score
 
     app.command("run")(run.run)
     app.command("compare")(compare.compare)
     app.command("gate")(compare.gate)
+    app.command("report")(report.report)
     app.command("score")(score.score)
     app.command("export")(review.export)
     app.command("import-labels")(review.import_labels)

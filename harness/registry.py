@@ -31,6 +31,7 @@ BUILTIN_SCORERS = {
     "bleu": "harness.scorers.reference:Bleu",
     "chrf": "harness.scorers.reference:Chrf",
     "rouge": "harness.scorers.reference:Rouge",
+    "bertscore": "harness.scorers.bertscore:BertScoreScorer",
 }
 
 INSTALL_HINTS = {

@@ -26,12 +26,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from harness._draws import Draws, Groups, divide, resamples
+
 Rating = Any
 """A rating: a number, a label (str/bool), or None / NaN for missing."""
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 Weights = Literal["linear", "quadratic"] | None
-Batched = Callable[[np.ndarray], np.ndarray]
-"""(B, n) resample index matrix -> (B,) statistic values."""
+Batched = Callable[["Draws"], np.ndarray]
+"""B resamples of the items -> (B,) statistic values."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,18 +161,13 @@ def bootstrap_ci(
     """
     batched, n_info = _prepare(statistic, data, options)
     n_items = len(data[0]) if data else 0
-    if n_items == 0:
+    if n_items == 0 or n_info == 0:
         return Estimate(None, None, None, 0, confidence)
-    point = float(batched(np.arange(n_items)[None, :])[0])
+    point = float(batched(Draws.identity(n_items))[0])
     value = None if math.isnan(point) else point
     if n_resamples <= 0 or n_items < 2:
         return Estimate(value, None, None, n_info, confidence)
-    rng = np.random.default_rng(seed)
-    draws = []
-    for start in range(0, n_resamples, _CHUNK):
-        size = min(_CHUNK, n_resamples - start)
-        draws.append(batched(rng.integers(0, n_items, size=(size, n_items))))
-    samples = np.concatenate(draws)
+    samples = np.concatenate([batched(d) for d in resamples(n_items, n_resamples, seed)])
     samples = samples[~np.isnan(samples)]
     if samples.size == 0:
         return Estimate(value, None, None, n_info, confidence)
@@ -179,15 +176,12 @@ def bootstrap_ci(
     return Estimate(value, float(low), float(high), n_info, confidence)
 
 
-_CHUNK = 250
-
-
 def _point(preparer: Callable[..., tuple[Batched, int]], *data: Any, **options: Any) -> float:
-    batched, _ = preparer(*data, **options)
+    batched, n_info = preparer(*data, **options)
     n_items = len(data[0])
-    if n_items == 0:
+    if n_items == 0 or n_info == 0:
         return math.nan
-    return float(batched(np.arange(n_items)[None, :])[0])
+    return float(batched(Draws.identity(n_items))[0])
 
 
 def _prepare(
@@ -199,38 +193,13 @@ def _prepare(
         return preparer(*data, **options)
     columns = [list(column) for column in data]
 
-    def loop(idx: np.ndarray) -> np.ndarray:
+    def loop(draws: Draws) -> np.ndarray:
         return np.array(
-            [statistic(*([c[i] for i in row] for c in columns), **options) for row in idx],
+            [statistic(*([c[i] for i in row] for c in columns), **options) for row in draws.idx],
             dtype=float,
         )
 
     return loop, len(columns[0]) if columns else 0
-
-
-def _counts(idx: np.ndarray, n_items: int) -> np.ndarray:
-    """(B, n) index draws -> (B, n) how often each item was drawn."""
-    b = idx.shape[0]
-    flat = (idx + n_items * np.arange(b)[:, None]).ravel()
-    return np.bincount(flat, minlength=b * n_items).reshape(b, n_items).astype(float)
-
-
-def _group_sum(weights: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
-    """(B, n) weights summed per group label of each column -> (B, n_groups)."""
-    out = np.zeros((weights.shape[0], n_groups))
-    if groups.size == 0:
-        return out
-    order = np.argsort(groups, kind="stable")
-    sorted_groups = groups[order]
-    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
-    out[:, sorted_groups[starts]] = np.add.reduceat(weights[:, order], starts, axis=1)
-    return out
-
-
-def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(den != 0, num / np.where(den != 0, den, 1), np.nan)
-    return np.asarray(out, dtype=float)
 
 
 def _pairs(a: Sequence[Rating], b: Sequence[Rating]) -> tuple[np.ndarray, list[Any], list[Any]]:
@@ -264,22 +233,16 @@ def _numbers(values: Sequence[Rating]) -> np.ndarray:
         raise ValueError(f"this statistic needs numeric ratings: {exc}") from exc
 
 
-def _select(idx: np.ndarray, keep: np.ndarray, n_items: int) -> np.ndarray:
-    """Draw counts restricted to the kept items: (B, len(keep))."""
-    return _counts(idx, n_items)[:, keep]
-
-
 # ---------------------------------------------------------------- batched forms
 
 
 def _exact_agreement(a: Sequence[Rating], b: Sequence[Rating]) -> tuple[Batched, int]:
     keep, x, y = _pairs(a, b)
     same = np.array([u == v for u, v in zip(x, y, strict=True)], dtype=float)
-    n_items = len(a)
 
-    def batched(idx: np.ndarray) -> np.ndarray:
-        w = _select(idx, keep, n_items)
-        return _divide(w @ same, w.sum(axis=1))
+    def batched(draws: Draws) -> np.ndarray:
+        w = draws.counts[:, keep]
+        return divide(w @ same, w.sum(axis=1))
 
     return batched, len(keep)
 
@@ -296,7 +259,7 @@ def _cohen_kappa(
     keep, x, y = _pairs(a, b)
     domain = list(labels) if labels is not None else _sorted_domain([*x, *y])
     k = len(domain)
-    cells = _index(x, domain) * k + _index(y, domain)
+    cells = Groups(_index(x, domain) * k + _index(y, domain), k * k)
     positions = np.arange(k)
     distance = np.abs(positions[:, None] - positions[None, :]).astype(float)
     if weights is None:
@@ -305,33 +268,56 @@ def _cohen_kappa(
         w_mat = distance
     else:
         w_mat = distance**2
-    n_items = len(a)
 
-    def batched(idx: np.ndarray) -> np.ndarray:
-        w = _select(idx, keep, n_items)
-        confusion = _group_sum(w, cells, k * k).reshape(-1, k, k)
+    def batched(draws: Draws) -> np.ndarray:
+        w = draws.counts[:, keep]
+        confusion = cells.sum(w).reshape(-1, k, k)
         total = confusion.sum(axis=(1, 2))
-        expected = _divide(
+        expected = divide(
             np.einsum("bi,bj->bij", confusion.sum(axis=2), confusion.sum(axis=1)),
             total[:, None, None],
         )
         observed = (confusion * w_mat).sum(axis=(1, 2))
         chance = (expected * w_mat).sum(axis=(1, 2))
-        return 1 - _divide(observed, chance)
+        return 1 - divide(observed, chance)
 
     return batched, len(keep)
 
 
 def _spearman(a: Sequence[Rating], b: Sequence[Rating]) -> tuple[Batched, int]:
     keep, x, y = _pairs(a, b)
-    gx, gy = _rank_groups(_numbers(x)), _rank_groups(_numbers(y))
-    n_items = len(a)
+    gx, nx = _rank_groups(_numbers(x))
+    gy, ny = _rank_groups(_numbers(y))
+    if nx * ny <= _JOINT_LIMIT:
+        joint = Groups(gx * ny + gy, nx * ny)
 
-    def batched(idx: np.ndarray) -> np.ndarray:
-        w = _select(idx, keep, n_items)
-        return _weighted_pearson(_weighted_ranks(w, *gx), _weighted_ranks(w, *gy), w)
+        def small(draws: Draws) -> np.ndarray:
+            return _spearman_joint(joint.sum(draws.counts[:, keep]).reshape(-1, nx, ny))
+
+        return small, len(keep)
+    groups_x, groups_y = Groups(gx, nx), Groups(gy, ny)
+
+    def batched(draws: Draws) -> np.ndarray:
+        w = draws.counts[:, keep]
+        rx = _weighted_ranks(w, groups_x, gx)
+        return _weighted_pearson(rx, _weighted_ranks(w, groups_y, gy), w)
 
     return batched, len(keep)
+
+
+def _spearman_joint(table: np.ndarray) -> np.ndarray:
+    """Spearman's rho from (B, nx, ny) joint counts of distinct values (average ranks)."""
+    px, py = table.sum(axis=2), table.sum(axis=1)
+    rx = np.cumsum(px, axis=1) - (px - 1) / 2
+    ry = np.cumsum(py, axis=1) - (py - 1) / 2
+    n = px.sum(axis=1)
+    dx = rx - divide((px * rx).sum(axis=1), n)[:, None]
+    dy = ry - divide((py * ry).sum(axis=1), n)[:, None]
+    cov = np.einsum("bij,bi,bj->b", table, dx, dy)
+    vx = (px * dx**2).sum(axis=1)
+    vy = (py * dy**2).sum(axis=1)
+    ok = (vx > 1e-9 * (n**3 + 1)) & (vy > 1e-9 * (n**3 + 1))
+    return np.where(ok, divide(cov, np.sqrt(np.where(ok, vx * vy, 1.0))), np.nan)
 
 
 def _rank_groups(values: np.ndarray) -> tuple[np.ndarray, int]:
@@ -340,24 +326,24 @@ def _rank_groups(values: np.ndarray) -> tuple[np.ndarray, int]:
     return groups.astype(int), len(distinct)
 
 
-def _weighted_ranks(w: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+def _weighted_ranks(w: np.ndarray, grouping: Groups, groups: np.ndarray) -> np.ndarray:
     """Average ranks of every item when item i appears w[:, i] times."""
-    per_group = _group_sum(w, groups, n_groups)
+    per_group = grouping.sum(w)
     average = np.cumsum(per_group, axis=1) - (per_group - 1) / 2
     return np.asarray(average[:, groups])
 
 
 def _weighted_pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     total = w.sum(axis=1)
-    mx = _divide((w * x).sum(axis=1), total)[:, None]
-    my = _divide((w * y).sum(axis=1), total)[:, None]
+    mx = divide((w * x).sum(axis=1), total)[:, None]
+    my = divide((w * y).sum(axis=1), total)[:, None]
     cov = (w * (x - mx) * (y - my)).sum(axis=1)
     vx = (w * (x - mx) ** 2).sum(axis=1)
     vy = (w * (y - my) ** 2).sum(axis=1)
     # relative tolerance: a constant column's variance is rounding noise, not signal
     scale = (w * (x**2)).sum(axis=1) * 1e-12 + (w * (y**2)).sum(axis=1) * 1e-12
     ok = (vx > scale) & (vy > scale)
-    return np.where(ok, _divide(cov, np.sqrt(np.where(ok, vx * vy, 1.0))), np.nan)
+    return np.where(ok, divide(cov, np.sqrt(np.where(ok, vx * vy, 1.0))), np.nan)
 
 
 def _kendall(a: Sequence[Rating], b: Sequence[Rating]) -> tuple[Batched, int]:
@@ -366,19 +352,20 @@ def _kendall(a: Sequence[Rating], b: Sequence[Rating]) -> tuple[Batched, int]:
     gy, ny = _rank_groups(_numbers(y))
     n_items = len(a)
     if nx * ny <= _JOINT_LIMIT:
+        cells = Groups(gx * ny + gy, nx * ny)
 
-        def joint(idx: np.ndarray) -> np.ndarray:
-            return _kendall_joint(_select(idx, keep, n_items), gx * ny + gy, nx, ny)
+        def joint(draws: Draws) -> np.ndarray:
+            return _kendall_joint(cells.sum(draws.counts[:, keep]).reshape(-1, nx, ny))
 
         return joint, len(keep)
     position = np.full(n_items, -1, dtype=int)
     position[keep] = np.arange(len(keep))
 
-    def loop(idx: np.ndarray) -> np.ndarray:
+    def loop(draws: Draws) -> np.ndarray:
         from scipy.stats import kendalltau
 
-        out = np.empty(idx.shape[0])
-        for row, draw in enumerate(idx):
+        out = np.empty(draws.idx.shape[0])
+        for row, draw in enumerate(draws.idx):
             chosen = position[draw]
             chosen = chosen[chosen >= 0]
             if chosen.size < 2 or np.ptp(gx[chosen]) == 0 or np.ptp(gy[chosen]) == 0:
@@ -394,9 +381,8 @@ _JOINT_LIMIT = 4096
 """Kendall's tau from a joint table of distinct values when it has at most this many cells."""
 
 
-def _kendall_joint(w: np.ndarray, cells: np.ndarray, nx: int, ny: int) -> np.ndarray:
+def _kendall_joint(table: np.ndarray) -> np.ndarray:
     """Tau-b from (B, nx, ny) joint counts: concordant pairs via 2-D cumulative sums."""
-    table = _group_sum(w, cells, nx * ny).reshape(-1, nx, ny)
     cum = np.cumsum(np.cumsum(table, axis=1), axis=2)
     before = np.zeros_like(cum)
     before[:, 1:, :] = cum[:, :-1, :]  # sums over rows < a, columns <= b
@@ -411,7 +397,7 @@ def _kendall_joint(w: np.ndarray, cells: np.ndarray, nx: int, ny: int) -> np.nda
     untied_x = pairs - (rows * (rows - 1) / 2).sum(axis=1)
     untied_y = pairs - (cols * (cols - 1) / 2).sum(axis=1)
     den = np.sqrt(np.clip(untied_x * untied_y, 0, None))
-    return _divide(concordant - discordant, den)
+    return divide(concordant - discordant, den)
 
 
 def _fleiss_kappa(rows: Sequence[Sequence[Rating]]) -> tuple[Batched, int]:
@@ -426,20 +412,18 @@ def _fleiss_kappa(rows: Sequence[Sequence[Rating]]) -> tuple[Batched, int]:
             "use krippendorff_alpha for unequal or missing ratings"
         )
     m = raters.pop() if raters else 0
-    domain = _sorted_domain([v for i in keep for v in rows[i]])
-    counts = np.zeros((len(keep), len(domain)))
-    for r, i in enumerate(keep):
-        np.add.at(counts[r], _index(rows[i], domain), 1)
-    agreement = _divide((counts**2).sum(axis=1) - m, np.full(len(keep), m * (m - 1.0)))
-    n_items = len(rows)
+    kept = [rows[i] for i in keep]
+    domain = _sorted_domain([v for row in kept for v in row])
+    counts = _value_counts(kept, domain)
+    agreement = divide((counts**2).sum(axis=1) - m, np.full(len(keep), m * (m - 1.0)))
 
-    def batched(idx: np.ndarray) -> np.ndarray:
-        w = _select(idx, keep, n_items)
+    def batched(draws: Draws) -> np.ndarray:
+        w = draws.counts[:, keep]
         total = w.sum(axis=1)
-        p_bar = _divide(w @ agreement, total)
-        shares = _divide(w @ counts, (total * m)[:, None])
+        p_bar = divide(w @ agreement, total)
+        shares = divide(w @ counts, (total * m)[:, None])
         p_e = (shares**2).sum(axis=1)
-        return _divide(p_bar - p_e, 1 - p_e)
+        return divide(p_bar - p_e, 1 - p_e)
 
     return batched, len(keep)
 
@@ -454,36 +438,42 @@ def _krippendorff_alpha(
         raise ValueError(f"level must be nominal, ordinal, interval or ratio, not {level!r}")
     present = [[v for v in row if not is_missing(v)] for row in rows]
     keep = np.array([i for i, row in enumerate(present) if len(row) >= 2], dtype=int)
-    observed = [v for i in keep for v in present[i]]
+    coded = [present[i] for i in keep]
+    observed = [v for row in coded for v in row]
     if level in ("interval", "ratio") and values is None:
         domain: list[Hashable] = sorted(set(_numbers(observed).tolist()))
-        coded = [_numbers(present[i]).tolist() for i in keep]
+        coded = [[float(v) for v in row] for row in coded]
     else:
         domain = list(values) if values is not None else _sorted_domain(observed)
-        coded = [present[i] for i in keep]
-    v = len(domain)
-    counts = np.zeros((len(keep), v))
-    for r, row in enumerate(coded):
-        np.add.at(counts[r], _index(row, domain), 1)
+    counts = _value_counts(coded, domain)
     m = counts.sum(axis=1)
     n_items = len(rows)
     if level == "interval":
         return _alpha_interval(counts, m, np.asarray(domain, dtype=float), keep, n_items), len(keep)
     if level == "nominal":
-        mismatch = _divide(m**2 - (counts**2).sum(axis=1), m - 1)
+        mismatch = divide(m**2 - (counts**2).sum(axis=1), m - 1)
         return _alpha_nominal(counts, m, mismatch, keep, n_items), len(keep)
     return _alpha_general(counts, m, domain, level, keep, n_items), len(keep)
+
+
+def _value_counts(rows: Sequence[Sequence[Hashable]], domain: Sequence[Hashable]) -> np.ndarray:
+    """(items, values): how often each row holds each domain value."""
+    counts = np.zeros((len(rows), len(domain)))
+    sizes = [len(row) for row in rows]
+    codes = _index([v for row in rows for v in row], domain)
+    np.add.at(counts, (np.repeat(np.arange(len(rows)), sizes), codes), 1)
+    return counts
 
 
 def _alpha_nominal(
     counts: np.ndarray, m: np.ndarray, mismatch: np.ndarray, keep: np.ndarray, n_items: int
 ) -> Batched:
-    def batched(idx: np.ndarray) -> np.ndarray:
-        w = _select(idx, keep, n_items)
+    def batched(draws: Draws) -> np.ndarray:
+        w = draws.counts[:, keep]
         n = w @ m
         marginals = w @ counts
         expected = n**2 - (marginals**2).sum(axis=1)
-        return 1 - (n - 1) * _divide(w @ mismatch, expected)
+        return 1 - (n - 1) * divide(w @ mismatch, expected)
 
     return batched
 
@@ -493,12 +483,12 @@ def _alpha_interval(
 ) -> Batched:
     s1 = counts @ domain
     s2 = counts @ domain**2
-    within = _divide(2 * m * s2 - 2 * s1**2, m - 1)
+    within = divide(2 * m * s2 - 2 * s1**2, m - 1)
 
-    def batched(idx: np.ndarray) -> np.ndarray:
-        w = _select(idx, keep, n_items)
+    def batched(draws: Draws) -> np.ndarray:
+        w = draws.counts[:, keep]
         n, t1, t2 = w @ m, w @ s1, w @ s2
-        return 1 - (n - 1) * _divide(w @ within, 2 * n * t2 - 2 * t1**2)
+        return 1 - (n - 1) * divide(w @ within, 2 * n * t2 - 2 * t1**2)
 
     return batched
 
@@ -527,8 +517,8 @@ def _alpha_general(
     per_item = sparse.csr_matrix((data, (rows_i, cols)), shape=(counts.shape[0], v * v))
     values = np.asarray(domain, dtype=float) if level == "ratio" else None
 
-    def batched(idx: np.ndarray) -> np.ndarray:
-        w = _select(idx, keep, n_items)
+    def batched(draws: Draws) -> np.ndarray:
+        w = draws.counts[:, keep]
         coincidence = np.asarray((per_item.T @ w.T).T).reshape(-1, v, v)
         marginals = coincidence.sum(axis=2)
         n = marginals.sum(axis=1)
@@ -538,7 +528,7 @@ def _alpha_general(
             delta = _ordinal_delta(marginals)
         d_o = (coincidence * delta).sum(axis=(1, 2))
         d_e = (np.einsum("bi,bj->bij", marginals, marginals) * delta).sum(axis=(1, 2))
-        return 1 - (n - 1) * _divide(d_o, d_e)
+        return 1 - (n - 1) * divide(d_o, d_e)
 
     return batched
 
@@ -554,7 +544,7 @@ def _ordinal_delta(marginals: np.ndarray) -> np.ndarray:
 
 def _ratio_delta(values: np.ndarray) -> np.ndarray:
     total = values[:, None] + values[None, :]
-    delta = _divide(values[:, None] - values[None, :], total) ** 2
+    delta = divide(values[:, None] - values[None, :], total) ** 2
     return np.asarray(np.where(total == 0, 0.0, delta))
 
 

@@ -32,6 +32,7 @@ BUILTIN_SCORERS = {
     "chrf": "harness.scorers.reference:Chrf",
     "rouge": "harness.scorers.reference:Rouge",
     "bertscore": "harness.scorers.bertscore:BertScoreScorer",
+    "judge": "harness.scorers.judge:JudgeScorer",
 }
 
 INSTALL_HINTS = {

@@ -9,7 +9,7 @@ from typing import Any
 from harness.adapters.base import Response
 from harness.errors import ConfigError
 from harness.pipeline import score_results
-from harness.runner import make_scorers
+from harness.runner import close_scorers, make_scorers
 from harness.scorers.base import Scorer
 from harness.store.db import ItemResult, Store, dumps
 from harness.summary import aggregate_scores
@@ -21,13 +21,17 @@ def rescore_run(
     names: Sequence[str],
     options: dict[str, dict[str, Any]] | None = None,
     batch_size: int = 256,
+    judge: dict[str, Any] | None = None,
 ) -> str:
-    """Replace the named scorers' scores on every stored item; return the run id."""
+    """Replace the named scorers' scores on every stored item; return the run id.
+
+    `judge` holds the judge options for judge scorers (see `runner.judge_settings`).
+    """
     if not names:
         raise ConfigError("name at least one scorer: --scorers exact_match,token_f1")
     run = store.get_run(ref)
     run_id = str(run["id"])
-    scorers = make_scorers(names, options)
+    scorers = make_scorers(names, options, judge)
     _check_needs(store, run_id, scorers)
     for scorer in scorers:
         store.delete_scores(run_id, scorer.name)
@@ -39,6 +43,7 @@ def rescore_run(
             _write(store, run_id, batch, scorers)
             batch = []
     _write(store, run_id, batch, scorers)
+    close_scorers(scorers)  # judge adapters; on an error they close at exit
     aggregate_scores(store, run_id, scorers)
     config = json.loads(run["config"])
     config.setdefault("scorers", {}).update({s.name: s.signature() for s in scorers})

@@ -58,6 +58,11 @@ class RunOptions:
     resume: bool = False
     retry_errors: bool = False
     batch_size: int = 64
+    judges: Sequence[str] = ()
+    """Judge adapters for judge scorers (`--judge`); empty: each scorer's default."""
+    judge_repeats: int = 1
+    judge_temperature: float = 0.0
+    judge_seed: int | None = None
 
 
 def parse_model_spec(spec: str) -> tuple[str, str]:
@@ -109,22 +114,72 @@ def parse_scorer_options(values: Sequence[str]) -> dict[str, dict[str, Any]]:
     return options
 
 
+def judge_settings(
+    judges: Sequence[str],
+    repeats: int = 1,
+    temperature: float = 0.0,
+    seed: int | None = None,
+    db: Path | None = None,
+) -> dict[str, Any]:
+    """The judge options (`--judge`, `--judge-repeats`, ...) given to scorers that judge."""
+    settings: dict[str, Any] = {"cache_db": str(db)} if db is not None else {}
+    if judges:
+        settings["judges"] = list(judges)
+    if repeats != 1:
+        settings["repeats"] = repeats
+    if temperature != 0.0:
+        settings["temperature"] = temperature
+    if seed is not None:
+        settings["seed"] = seed
+    return settings
+
+
 def make_scorers(
-    names: Sequence[str], options: dict[str, dict[str, Any]] | None = None
+    names: Sequence[str],
+    options: dict[str, dict[str, Any]] | None = None,
+    judge: dict[str, Any] | None = None,
 ) -> list[Scorer]:
-    """Instantiate scorers by name with their options; unknown options fail clearly."""
+    """Instantiate scorers by name with their options; unknown options fail clearly.
+
+    `NAME:ARGUMENT` (e.g. `judge:correctness`) passes the argument to the keyword the
+    scorer class names in `argument`. Scorers with `uses_judge` also get `judge`
+    (judges, repeats, temperature, seed, cache_db); their own options win.
+    """
     options = options or {}
     unused = set(options) - set(names)
     if unused:
         raise ConfigError(f"--scorer-option names scorers not in --scorers: {sorted(unused)}")
     scorers = []
+    judged = False
     for name in names:
-        scorer_class = registry.load(registry.SCORER_GROUP, name)
+        base, colon, argument = name.partition(":")
+        scorer_class = registry.load(registry.SCORER_GROUP, base)
+        kwargs = dict(options.get(name, {}))
+        if colon:
+            keyword = getattr(scorer_class, "argument", None)
+            if keyword is None:
+                raise ConfigError(f"scorer '{base}' takes no argument (got '{name}')")
+            kwargs[keyword] = argument
+        if getattr(scorer_class, "uses_judge", False):
+            judged = True
+            kwargs = {**(judge or {}), **kwargs}
         try:
-            scorers.append(scorer_class(**options.get(name, {})))
+            scorers.append(scorer_class(**kwargs))
         except TypeError as exc:
             raise ConfigError(f"scorer '{name}': {exc}") from exc
+    if judge and set(judge) - {"cache_db"} and not judged:
+        raise ConfigError(
+            "--judge options only apply to judge scorers: add one, e.g. --scorers judge:correctness"
+        )
     return scorers
+
+
+def close_scorers(scorers: Sequence[Scorer]) -> None:
+    """Release what scorers hold open (judge adapters), for those that have `close`."""
+    for scorer in scorers:
+        close = getattr(scorer, "close", None)
+        if callable(close):
+            close()
 
 
 def package_versions() -> dict[str, str]:
@@ -168,7 +223,17 @@ async def execute(
         extra=options.adapter_options,
     )
     adapter = make_adapter(options.model, adapter_options)
-    scorers = make_scorers(options.scorers, options.scorer_options)
+    scorers = make_scorers(
+        options.scorers,
+        options.scorer_options,
+        judge_settings(
+            options.judges,
+            options.judge_repeats,
+            options.judge_temperature,
+            options.judge_seed,
+            options.db,
+        ),
+    )
     template = PromptTemplate.load(options.template, options.system)
     dataset = open_dataset(
         options.dataset, options.mapping, split=options.split, limit=options.limit
@@ -218,6 +283,7 @@ async def execute(
         finally:
             await adapter.close()
     finally:
+        close_scorers(scorers)
         store.close()
 
 

@@ -150,6 +150,12 @@ def test_undefined_statistics_are_nan() -> None:
     assert math.isnan(A.krippendorff_alpha([[1, 1], [1, 1]]))
     assert math.isnan(A.krippendorff_alpha([[1, None], [None, 2]]))
     assert math.isnan(A.exact_agreement([None], [1]))
+    nothing = [None, NAN, None]
+    for statistic in (A.cohen_kappa, A.spearman, A.kendall, A.exact_agreement):
+        assert math.isnan(statistic(nothing, [1, 2, 3])), statistic.__name__
+        assert A.bootstrap_ci(statistic, nothing, [1, 2, 3]).value is None
+    for statistic in (A.krippendorff_alpha, A.fleiss_kappa):
+        assert math.isnan(statistic([[None, 1], [2, None]])), statistic.__name__
     with pytest.raises(ValueError, match="numeric"):
         A.spearman(["a", "b"], [1, 2])
 
@@ -188,7 +194,13 @@ def test_bootstrap_resamples_match_a_plain_loop() -> None:
         (A.krippendorff_alpha, (rows,), {"level": "ordinal"}),
         (A.krippendorff_alpha, (rows,), {"level": "interval"}),
         (A.krippendorff_alpha, (rows,), {"level": "nominal"}),
+        (A.fleiss_kappa, ([r[:2] for r in rows],), {}),
     ]
+    rng = np.random.default_rng(9)
+    xs = rng.normal(size=80)
+    ys = (xs + rng.normal(size=80)).tolist()
+    # 80 distinct values on each side: the per-item paths, not the joint tables
+    cases += [(A.spearman, (xs.tolist(), ys), {}), (A.kendall, (xs.tolist(), ys), {})]
     for statistic, data, options in cases:
         fast = A.bootstrap_ci(statistic, *data, n_resamples=60, seed=1, **options)
 

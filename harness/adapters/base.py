@@ -50,6 +50,10 @@ class Request:
     sample: int = 0
     item: Item | None = None
     """The item this request answers; replay providers look responses up by it."""
+    response_format: dict[str, Any] | None = None
+    """An OpenAI `response_format` (e.g. a JSON schema), for providers with `json_schema`."""
+    top_logprobs: int | None = None
+    """Ask for this many alternatives per output token, for providers with `logprobs`."""
 
 
 @dataclass

@@ -80,11 +80,15 @@ class ManagedAdapter:
 
     def cache_key(self, request: Request) -> str:
         """Same adapter, model, params, prompt and sample index: same key."""
-        payload = json.dumps(
-            [self._identity, request.params.to_dict(), request.messages, request.sample],
-            sort_keys=True,
-            ensure_ascii=False,
-        )
+        parts: list[object] = [
+            self._identity,
+            request.params.to_dict(),
+            request.messages,
+            request.sample,
+        ]
+        if request.response_format is not None or request.top_logprobs is not None:
+            parts += [request.response_format, request.top_logprobs]
+        payload = json.dumps(parts, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()
 
     async def generate(self, request: Request) -> Response:

@@ -39,11 +39,13 @@ def parse_completion(body: bytes) -> Response:
         usage = data.get("usage") or {}
     except (ValueError, AttributeError, TypeError) as exc:
         raise RetryableError(f"malformed response body: {body[:100]!r}") from exc
+    logprobs = (choices[0].get("logprobs") or {}).get("content")
     return Response(
         text=message.get("content") or "",
         prompt_tokens=usage.get("prompt_tokens"),
         completion_tokens=usage.get("completion_tokens"),
         finish_reason=choices[0].get("finish_reason"),
+        extra={"logprobs": logprobs} if logprobs else {},
     )
 
 
@@ -123,6 +125,11 @@ class OpenAIAdapter(Adapter):
             kwargs["seed"] = params.seed + request.sample
         if params.stop:
             kwargs["stop"] = list(params.stop)
+        if request.response_format is not None:
+            kwargs["response_format"] = request.response_format
+        if request.top_logprobs is not None:
+            kwargs["logprobs"] = True
+            kwargs["top_logprobs"] = request.top_logprobs
         try:
             # The raw POST skips the client's per-call TypedDict transform and pydantic
             # parsing (over half its CPU time per call), keeping its auth, URL handling and

@@ -19,7 +19,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from harness.cli import compare, report, review, run, runs, score
+    from harness.cli import compare, judge, report, review, run, runs, score
 
     app.command("run")(run.run)
     app.command("compare")(compare.compare)
@@ -28,6 +28,8 @@ def _register() -> None:
     app.command("score")(score.score)
     app.command("export")(review.export)
     app.command("import-labels")(review.import_labels)
+    app.command("judge-report")(judge.judge_report)
+    app.command("judge-pairwise")(judge.judge_pairwise)
     app.add_typer(runs.app, name="runs")
 
 

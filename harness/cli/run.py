@@ -9,6 +9,12 @@ from typing import Annotated
 
 import typer
 
+from harness.cli.judge import (
+    JudgeOption,
+    JudgeRepeatsOption,
+    JudgeSeedOption,
+    JudgeTemperatureOption,
+)
 from harness.cli.options import DbOption, JsonOption, split_names
 from harness.store.db import DEFAULT_DB
 
@@ -77,6 +83,10 @@ def run(
     retry_errors: Annotated[
         bool, typer.Option(help="With --resume: redo the items that ended in an error.")
     ] = False,
+    judge: JudgeOption = None,
+    judge_repeats: JudgeRepeatsOption = 1,
+    judge_temperature: JudgeTemperatureOption = 0.0,
+    judge_seed: JudgeSeedOption = None,
     db: DbOption = DEFAULT_DB,
     json_output: JsonOption = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
@@ -128,6 +138,10 @@ def run(
         name=name,
         resume=resume or retry_errors,
         retry_errors=retry_errors,
+        judges=split_names(judge),
+        judge_repeats=judge_repeats,
+        judge_temperature=judge_temperature,
+        judge_seed=judge_seed,
     )
     with run_progress(progress and err_console.is_terminal) as on_progress:
         run_row = asyncio.run(execute(options, on_progress))

@@ -7,6 +7,12 @@ from typing import Annotated
 
 import typer
 
+from harness.cli.judge import (
+    JudgeOption,
+    JudgeRepeatsOption,
+    JudgeSeedOption,
+    JudgeTemperatureOption,
+)
 from harness.cli.options import DbOption, JsonOption, split_names
 from harness.store.db import DEFAULT_DB
 
@@ -19,20 +25,30 @@ def score(
     scorer_option: Annotated[
         list[str] | None, typer.Option(help="Scorer setting SCORER.KEY=VALUE (repeatable).")
     ] = None,
+    judge: JudgeOption = None,
+    judge_repeats: JudgeRepeatsOption = 1,
+    judge_temperature: JudgeTemperatureOption = 0.0,
+    judge_seed: JudgeSeedOption = None,
     db: DbOption = DEFAULT_DB,
     json_output: JsonOption = False,
 ) -> None:
     """Score RUN's stored responses again (replacing those scorers' earlier scores)."""
     from harness.cli.render import print_summary
     from harness.rescore import rescore_run
-    from harness.runner import parse_scorer_options
+    from harness.runner import judge_settings, parse_scorer_options
     from harness.store.db import Store
     from harness.summary import run_summary
 
     store = Store(db)
     try:
         run_id = rescore_run(
-            store, run, split_names(scorers), parse_scorer_options(scorer_option or [])
+            store,
+            run,
+            split_names(scorers),
+            parse_scorer_options(scorer_option or []),
+            judge=judge_settings(
+                split_names(judge), judge_repeats, judge_temperature, judge_seed, store.path
+            ),
         )
         summary = run_summary(store, run_id)
     finally:

@@ -27,6 +27,7 @@ PACKAGED_LAYERS = 6
 PREFIX_SPACE_TYPES = frozenset({"roberta", "gpt2", "bart", "longformer"})
 """Model types whose byte-level BPE tokenizer bert-score calls with add_prefix_space=True."""
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PADDING_CUT = 0.7
 
 
 def package_version(package: str) -> str:
@@ -251,6 +252,23 @@ class Encoder:
         )
         return [list(ids) for ids in encoded["input_ids"]]
 
+    def _batches(self, order: list[int], lengths: list[int]) -> Iterator[list[int]]:
+        """Texts sorted longest first, cut every `batch_size` texts; on a CPU also wherever a
+        text is shorter than PADDING_CUT of the batch's longest, since a CPU pays for every
+        padded token and little for one more forward pass (a GPU is the other way round)."""
+        tight = self.device.type == "cpu"
+        batch: list[int] = []
+        for i in order:
+            if batch and (
+                len(batch) >= self.batch_size
+                or (tight and lengths[i] < PADDING_CUT * lengths[batch[0]])
+            ):
+                yield batch
+                batch = []
+            batch.append(i)
+        if batch:
+            yield batch
+
     def embed(self, ids: Sequence[Sequence[int]]) -> Embedded:
         """Normalised token embeddings of each text, computed in length-sorted batches."""
         import torch
@@ -263,8 +281,7 @@ class Encoder:
             else contextlib.nullcontext()
         )
         with torch.inference_mode(), autocast:
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start : start + self.batch_size]
+            for chunk in self._batches(order, [len(x) for x in ids]):
                 width = len(ids[chunk[0]])
                 input_ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
                 mask = torch.zeros((len(chunk), width), dtype=torch.long)

@@ -1,0 +1,232 @@
+"""Judge against humans: Spearman/Kendall of judge scores with expert ratings.
+
+SummEval (CNN/DM summaries, mean of 3 expert ratings, 1-5, per dimension) and
+Topical-Chat (dialogue responses, USR annotations) from ../shared/data, judged with the
+shipped rubrics `summeval_*` and `topicalchat_*`. Prints the correlation at summary level
+(SummEval: Spearman per article over its summaries, averaged, as G-Eval reports it) and
+pooled over every judged response (with a 95% bootstrap CI), for the verdict and for the
+logprob-weighted score, next to G-Eval's published GPT-4 figures.
+
+The default judge is the embedded `local` model (SmolLM2-135M): tiny, slow on 2 cores, and
+far too small to judge well, so the default sample is small and the figures are what they
+are; pass `--judge openai:MODEL` (or `openai:MODEL@BASE_URL`) for a real judge and raise
+`--docs`, `--per-doc`, `--dialogues`.
+
+Usage: python benchmarks/bench_judge_humans.py [--judge SPEC] [--docs 2] [--per-doc 5]
+       [--dialogues 10] [--summeval-dims coherence,...] [--topical-dims naturalness,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness import agreement as A
+from harness.item import Item
+from harness.scorers.base import Example
+from harness.scorers.judge import JudgeScorer
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SUMMEVAL = DATA / "summeval" / "summeval.jsonl"
+TOPICAL = DATA / "topical_chat" / "topical_chat.json"
+
+# G-Eval (Liu et al., 2023), GPT-4 as judge: summary-level correlations on SummEval
+# (Table 1) and turn-level Spearman on Topical-Chat (Table 3), as published.
+GEVAL_SUMMEVAL = {
+    "coherence": (0.582, 0.457),
+    "consistency": (0.507, 0.425),
+    "fluency": (0.455, 0.378),
+    "relevance": (0.547, 0.433),
+}
+GEVAL_TOPICAL = {
+    "naturalness": 0.565,
+    "coherence": 0.605,
+    "engagingness": 0.631,
+    "groundedness": 0.551,
+}
+
+
+def summeval_sample(docs: int, per_doc: int, seed: int) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in SUMMEVAL.read_text().splitlines() if line.strip()]
+    rng = random.Random(seed)
+    picked = []
+    for row in rng.sample(rows, docs):
+        systems = sorted(row["systems"])
+        for system in rng.sample(systems, min(per_doc, len(systems))):
+            entry = row["systems"][system]
+            picked.append(
+                {
+                    "id": f"{row['doc_id'][-10:]}-{system}",
+                    "group": row["doc_id"],
+                    "input": "Summarise the news article given as context.",
+                    "context": row["src"],
+                    "response": entry["sys_summ"],
+                    "human": entry["scores"],
+                }
+            )
+    return picked
+
+
+def topical_sample(n: int, seed: int) -> list[dict[str, Any]]:
+    rows = json.loads(TOPICAL.read_text())
+    rng = random.Random(seed)
+    return [
+        {
+            "id": f"tc{index}",
+            "group": row["source"],
+            "input": "Continue this conversation:\n" + row["source"].strip(),
+            "context": row["context"],
+            "response": row["system_output"],
+            "human": row["scores"],
+        }
+        for index, row in sorted(rng.sample(list(enumerate(rows)), n), key=lambda pair: pair[0])
+    ]
+
+
+def judge_all(
+    rubric: str, sample: Sequence[dict[str, Any]], spec: str, max_tokens: int, cache: str
+) -> list[tuple[float | None, float | None]]:
+    """(verdict, logprob-weighted score) per response."""
+    scorer = JudgeScorer(
+        rubric=rubric,
+        judges=[spec],
+        max_tokens=max_tokens,
+        adapter_options={"ctx_per_slot": 4096} if spec.startswith("local") else None,
+        timeout=900.0,
+        cache_db=cache or None,
+    )
+    examples = [
+        Example(Item(id=s["id"], input=s["input"], context=s["context"]), 0, s["response"])
+        for s in sample
+    ]
+    try:
+        records = scorer.score(examples)
+    finally:
+        scorer.close()
+    out = []
+    for record in records:
+        judgment = (record.details or {})["judgments"][0]
+        out.append((judgment["score"], judgment["weighted_score"]))
+    return out
+
+
+def summary_level(groups: Sequence[str], judge: Sequence[Any], human: Sequence[float]) -> Any:
+    """Mean over groups (articles) of the Spearman correlation within each group."""
+    values = []
+    for group in sorted(set(groups)):
+        idx = [i for i, g in enumerate(groups) if g == group]
+        rho = A.spearman([judge[i] for i in idx], [human[i] for i in idx])
+        if not math.isnan(rho):
+            values.append(rho)
+    return (sum(values) / len(values), len(values)) if values else (None, 0)
+
+
+def fmt(value: float | None) -> str:
+    return "   -  " if value is None or math.isnan(value) else f"{value:+.3f}"
+
+
+def report(
+    name: str,
+    dimension: str,
+    sample: list[dict[str, Any]],
+    scores: list[tuple[float | None, float | None]],
+    published: str,
+    grouped: bool,
+) -> None:
+    human = [s["human"][dimension] for s in sample]
+    groups = [s["group"] for s in sample]
+    parsed = sum(1 for v, _ in scores if v is not None)
+    weighted = sum(1 for _, w in scores if w is not None)
+    for label, column in (("verdict", 0), ("weighted", 1)):
+        judge = [pair[column] for pair in scores]
+        pooled = A.bootstrap_ci(A.spearman, judge, human, n_resamples=1000, seed=0)
+        kendall = A.kendall(judge, human)
+        level = ""
+        if grouped:
+            value, n_groups = summary_level(groups, judge, human)
+            level = f"summary-level rho {fmt(value)} ({n_groups} articles); "
+        ci = (
+            f"[{pooled.low:+.2f}, {pooled.high:+.2f}]"
+            if pooled.low is not None and pooled.high is not None
+            else ""
+        )
+        print(
+            f"  {name:<9} {dimension:<13} {label:<8} {level}pooled rho "
+            f"{fmt(pooled.value)} {ci} tau {fmt(kendall)} (n={pooled.n}); "
+            f"G-Eval-4: {published}"
+        )
+    print(f"  {'':<9} {dimension:<13} parsed {parsed}/{len(scores)}, weighted {weighted}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--judge", default="local")
+    parser.add_argument("--docs", type=int, default=2, help="SummEval articles")
+    parser.add_argument("--per-doc", type=int, default=5, help="summaries per article")
+    parser.add_argument("--dialogues", type=int, default=10, help="Topical-Chat responses")
+    parser.add_argument("--summeval-dims", default="coherence,consistency,fluency,relevance")
+    parser.add_argument("--topical-dims", default="naturalness,coherence,engagingness,groundedness")
+    parser.add_argument("--max-tokens", type=int, default=160)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--cache-db",
+        default=str(Path(tempfile.gettempdir()) / "harness-bench-judge-humans.db"),
+        help="judge cache, so a rerun does not call the judge again ('' for none)",
+    )
+    args = parser.parse_args()
+    if not SUMMEVAL.is_file() or not TOPICAL.is_file():
+        sys.exit(f"reference data not found under {DATA} (../shared/data beside the checkout)")
+    print(f"judge {args.judge}; 95% CIs: percentile bootstrap over responses, 1000 resamples")
+    rhos: dict[str, list[float]] = {"summeval": [], "topical": []}
+    if args.docs and args.summeval_dims:
+        sample = summeval_sample(args.docs, args.per_doc, args.seed)
+        print(f"SummEval: {len(sample)} summaries of {args.docs} articles")
+        for dim in args.summeval_dims.split(","):
+            started = time.perf_counter()
+            scores = judge_all(
+                f"summeval_{dim}", sample, args.judge, args.max_tokens, args.cache_db
+            )
+            rho, tau = GEVAL_SUMMEVAL[dim]
+            report("SummEval", dim, sample, scores, f"rho {rho:.3f} tau {tau:.3f}", True)
+            value, _ = summary_level(
+                [s["group"] for s in sample],
+                [v for v, _ in scores],
+                [s["human"][dim] for s in sample],
+            )
+            if value is not None:
+                rhos["summeval"].append(value)
+            print(f"  ({time.perf_counter() - started:.0f} s)")
+    if args.dialogues and args.topical_dims:
+        sample = topical_sample(args.dialogues, args.seed)
+        print(f"Topical-Chat: {len(sample)} responses")
+        for dim in args.topical_dims.split(","):
+            started = time.perf_counter()
+            scores = judge_all(
+                f"topicalchat_{dim}", sample, args.judge, args.max_tokens, args.cache_db
+            )
+            report("Topical", dim, sample, scores, f"rho {GEVAL_TOPICAL[dim]:.3f}", False)
+            value = A.spearman([v for v, _ in scores], [s["human"][dim] for s in sample])
+            if not math.isnan(value):
+                rhos["topical"].append(value)
+            print(f"  ({time.perf_counter() - started:.0f} s)")
+    geval_summeval = sum(r for r, _ in GEVAL_SUMMEVAL.values()) / len(GEVAL_SUMMEVAL)
+    geval_topical = sum(GEVAL_TOPICAL.values()) / len(GEVAL_TOPICAL)
+    for key, published in (("summeval", geval_summeval), ("topical", geval_topical)):
+        values = rhos[key]
+        mean = f"{sum(values) / len(values):+.3f}" if values else "-"
+        print(
+            f"average rho ({key}, verdicts, over {len(values)} defined dimensions): {mean}; "
+            f"G-Eval-4 published average: {published:.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

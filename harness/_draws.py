@@ -1,0 +1,85 @@
+"""Bootstrap draws and grouped sums: the vectorised engine under `harness.agreement`.
+
+A statistic sees B resamples of the items at once: the drawn indices and how often each
+item was drawn. Draws are seeded, the same for any chunking, and cached for the last two
+(items, resamples, seed) triples, so every figure of one report shares its resamples.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Draws:
+    """Some bootstrap resamples: item indices (B, n) and how often each item was drawn."""
+
+    idx: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def identity(cls, n_items: int) -> Draws:
+        """The sample itself (every item once): the point estimate."""
+        return cls(np.arange(n_items)[None, :], np.ones((1, n_items)))
+
+    @classmethod
+    def of(cls, idx: np.ndarray) -> Draws:
+        b, n_items = idx.shape
+        flat = (idx + n_items * np.arange(b)[:, None]).ravel()
+        counts = np.bincount(flat, minlength=b * n_items).reshape(b, n_items)
+        return cls(idx, counts.astype(float))
+
+
+_CELLS = 2_000_000
+"""Resample cells (B x n) per chunk; all statistics of one figure set reuse cached draws."""
+
+
+def resamples(n_items: int, n_resamples: int, seed: int) -> tuple[Draws, ...] | list[Draws]:
+    """`n_resamples` seeded draws of `n_items` items, in chunks (cached when small)."""
+    if n_items * n_resamples <= _CELLS:
+        return _cached_resamples(n_items, n_resamples, seed)
+    return _draw(n_items, n_resamples, seed)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_resamples(n_items: int, n_resamples: int, seed: int) -> tuple[Draws, ...]:
+    return tuple(_draw(n_items, n_resamples, seed))
+
+
+def _draw(n_items: int, n_resamples: int, seed: int) -> list[Draws]:
+    """Seeded item draws in chunks of at most `_CELLS` cells (the same for any chunking)."""
+    rng = np.random.default_rng(seed)
+    chunk = max(1, _CELLS // max(1, n_items) // 8)
+    return [
+        Draws.of(rng.integers(0, n_items, size=(min(chunk, n_resamples - start), n_items)))
+        for start in range(0, n_resamples, chunk)
+    ]
+
+
+class Groups:
+    """Columns grouped by a label, sorted once, summed per group for any weights."""
+
+    def __init__(self, groups: np.ndarray, n_groups: int) -> None:
+        self.n_groups = n_groups
+        self.order = np.argsort(groups, kind="stable")
+        ordered = groups[self.order]
+        self.starts = (
+            np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if groups.size else ordered
+        )
+        self.labels = ordered[self.starts] if groups.size else ordered
+
+    def sum(self, weights: np.ndarray) -> np.ndarray:
+        """(B, n) weights summed per group of each column -> (B, n_groups)."""
+        out = np.zeros((weights.shape[0], self.n_groups))
+        if self.order.size:
+            out[:, self.labels] = np.add.reduceat(weights[:, self.order], self.starts, axis=1)
+        return out
+
+
+def divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(den != 0, num / np.where(den != 0, den, 1), np.nan)
+    return np.asarray(out, dtype=float)

@@ -1,0 +1,351 @@
+"""How far the judges can be trusted: stability, agreement, position and verbosity bias.
+
+Every figure comes with a seeded 95% bootstrap interval over items (`harness.agreement`).
+Input rows are `judgments` rows (see `harness.store.judgments`).
+
+- Repeats: per item and judge, the spread (max - min) of the parsed verdicts; an item
+  is unstable when its verdicts differ. Krippendorff's alpha with repeats as raters.
+- Several judges: per pair, exact agreement and Cohen's kappa (quadratic weights on an
+  ordinal scale) of each judge's verdict (the mean of its repeats, rounded to the
+  nearest scale point), Spearman and Kendall of the means; over all judges, Fleiss'
+  kappa and Krippendorff's alpha (ordinal and interval).
+- Verbosity: Spearman correlation of each judge's score with response length (words).
+- Humans: the same figures between each judge and each annotator (and their mean), and
+  among annotators.
+- Pairwise: position consistency (the same winner in both orders), the share of
+  decisive verdicts that pick the response shown first (0.5 = no position bias), and
+  win rates that count a win only when it holds in both orders.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from harness import agreement as A
+
+Key = tuple[str, int]
+"""(item_id, sample)"""
+
+
+def _estimate(statistic: Any, *data: Any, n_resamples: int, seed: int, **kw: Any) -> dict:
+    return A.bootstrap_ci(statistic, *data, n_resamples=n_resamples, seed=seed, **kw).to_dict()
+
+
+def bootstrap_mean(values: Sequence[float], *, n_resamples: int = 1000, seed: int = 0) -> dict:
+    """Mean of per-item values with a percentile bootstrap interval over items."""
+    data = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+    n = int(data.size)
+    if n == 0:
+        return A.Estimate(None, None, None, 0).to_dict()
+    value = float(data.mean())
+    if n < 2 or n_resamples <= 0:
+        return A.Estimate(value, None, None, n).to_dict()
+    rng = np.random.default_rng(seed)
+    means = np.concatenate(
+        [
+            data[rng.integers(0, n, size=(min(250, n_resamples - s), n))].mean(axis=1)
+            for s in range(0, n_resamples, 250)
+        ]
+    )
+    low, high = np.percentile(means, [2.5, 97.5])
+    return A.Estimate(value, float(low), float(high), n).to_dict()
+
+
+def nearest_point(value: float | None, scale: Sequence[float] | None) -> float | None:
+    """The scale point nearest to a mean verdict (the lower one on a tie)."""
+    if value is None or not scale:
+        return value
+    return min(scale, key=lambda point: (abs(point - value), point))
+
+
+def _group(rows: Sequence[dict[str, Any]]) -> dict[str, dict[Key, list[float | None]]]:
+    """judge -> (item_id, sample) -> verdict score per repeat (None: unparsed)."""
+    grouped: dict[str, dict[Key, dict[int, float | None]]] = defaultdict(lambda: defaultdict(dict))
+    for row in rows:
+        score = row["score"] if row["parsed_ok"] else None
+        grouped[row["judge"]][(row["item_id"], int(row["sample"]))][int(row["repeat"])] = score
+    return {
+        judge: {key: [reps[r] for r in sorted(reps)] for key, reps in per_key.items()}
+        for judge, per_key in grouped.items()
+    }
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    parsed = [v for v in values if v is not None]
+    return sum(parsed) / len(parsed) if parsed else None
+
+
+def pointwise_report(
+    rows: Sequence[dict[str, Any]],
+    *,
+    scale: Sequence[float] | None = None,
+    ordinal: bool = True,
+    lengths: dict[Key, int] | None = None,
+    labels: Sequence[dict[str, Any]] = (),
+    n_resamples: int = 1000,
+    seed: int = 0,
+    top: int = 10,
+) -> dict[str, Any]:
+    """Every consistency figure for the judgments of one judge scorer (one rubric)."""
+    grouped = _group(rows)
+    judges = sorted(grouped)
+    keys = sorted({key for per_key in grouped.values() for key in per_key})
+    opts = {"n_resamples": n_resamples, "seed": seed}
+    parsed = sum(1 for r in rows if r["parsed_ok"])
+    means = {j: [_mean(grouped[j].get(k, [])) for k in keys] for j in judges}
+    report: dict[str, Any] = {
+        "judges": judges,
+        "items": len({k[0] for k in keys}),
+        "responses": len(keys),
+        "repeats": max((len(v) for j in judges for v in grouped[j].values()), default=0),
+        "rubric_hashes": sorted({r["rubric_hash"] for r in rows}),
+        "temperatures": sorted({r["temperature"] for r in rows if r["temperature"] is not None}),
+        "seeds": sorted({r["seed"] for r in rows if r["seed"] is not None}),
+        "judgments": len(rows),
+        "unparsed": len(rows) - parsed,
+        "unparsed_rate": (len(rows) - parsed) / len(rows) if rows else None,
+        "stability": {j: _stability(grouped[j], keys, top, opts) for j in judges},
+        "verbosity_bias": {},
+    }
+    if lengths:
+        words = [lengths.get(k) for k in keys]
+        for judge in judges:
+            report["verbosity_bias"][judge] = _estimate(
+                A.verbosity_bias, means[judge], words, **opts
+            )
+    if len(judges) > 1:
+        report["inter_judge"] = _agreement(
+            {j: means[j] for j in judges}, scale, ordinal, opts, round_a=True, round_b=True
+        )
+    if labels:
+        report["humans"] = _humans(keys, means, labels, scale, ordinal, opts)
+    return report
+
+
+def _stability(
+    per_key: dict[Key, list[float | None]], keys: list[Key], top: int, opts: dict[str, int]
+) -> dict[str, Any]:
+    spreads: list[float] = []
+    unstable: list[float] = []
+    rows: list[list[float | None]] = []
+    listed: list[dict[str, Any]] = []
+    for key in keys:
+        values = per_key.get(key, [])
+        parsed = [v for v in values if v is not None]
+        rows.append(values)
+        if len(parsed) < 2:
+            continue
+        spread = max(parsed) - min(parsed)
+        spreads.append(spread)
+        unstable.append(1.0 if spread > 0 else 0.0)
+        listed.append(
+            {
+                "item_id": key[0],
+                "sample": key[1],
+                "spread": spread,
+                "std": float(np.std(parsed, ddof=1)),
+                "scores": values,
+            }
+        )
+    listed.sort(key=lambda e: (-e["spread"], -round(e["std"], 9), e["item_id"], e["sample"]))
+    width = max((len(r) for r in rows), default=0)
+    padded = [r + [None] * (width - len(r)) for r in rows]
+    return {
+        "items_with_repeats": len(spreads),
+        "unstable_share": bootstrap_mean(unstable, **opts),
+        "mean_spread": bootstrap_mean(spreads, **opts),
+        "alpha_interval": _estimate(A.krippendorff_alpha, padded, level="interval", **opts)
+        if width > 1
+        else None,
+        "least_stable": [e for e in listed[:top] if e["spread"] > 0],
+    }
+
+
+def _pair_figures(
+    a: list[float | None],
+    b: list[float | None],
+    scale: Sequence[float] | None,
+    ordinal: bool,
+    opts: dict[str, int],
+    *,
+    round_a: bool,
+    round_b: bool,
+) -> dict[str, Any]:
+    """Agreement of two raters' item scores (kappa on scale points, correlations on means)."""
+    ra = [nearest_point(v, scale) if round_a else v for v in a]
+    rb = [nearest_point(v, scale) if round_b else v for v in b]
+    on_scale = scale is not None and all(v is None or v in scale for v in (*ra, *rb))
+    figures: dict[str, Any] = {
+        "n": A.n_informative(A.spearman, a, b),
+        "spearman": _estimate(A.spearman, a, b, **opts),
+        "kendall": _estimate(A.kendall, a, b, **opts),
+        "alpha_interval": _estimate(
+            A.krippendorff_alpha,
+            [list(p) for p in zip(a, b, strict=True)],
+            level="interval",
+            **opts,
+        ),
+    }
+    if on_scale:
+        weights = "quadratic" if ordinal else None
+        figures["exact_agreement"] = _estimate(A.exact_agreement, ra, rb, **opts)
+        figures["cohen_kappa"] = _estimate(
+            A.cohen_kappa, ra, rb, weights=weights, labels=list(scale or ()), **opts
+        )
+        figures["kappa_weights"] = weights
+    return figures
+
+
+def _agreement(
+    raters: dict[str, list[float | None]],
+    scale: Sequence[float] | None,
+    ordinal: bool,
+    opts: dict[str, int],
+    *,
+    round_a: bool,
+    round_b: bool,
+) -> dict[str, Any]:
+    names = sorted(raters)
+    pairs = [
+        {
+            "a": x,
+            "b": y,
+            **_pair_figures(
+                raters[x], raters[y], scale, ordinal, opts, round_a=round_a, round_b=round_b
+            ),
+        }
+        for x, y in itertools.combinations(names, 2)
+    ]
+    rows = [list(values) for values in zip(*(raters[n] for n in names), strict=True)]
+    result: dict[str, Any] = {
+        "raters": names,
+        "pairs": pairs,
+        "alpha_interval": _estimate(A.krippendorff_alpha, rows, level="interval", **opts),
+    }
+    rounded = [[nearest_point(v, scale) for v in row] for row in rows]
+    if scale is not None and all(v is None or v in scale for row in rounded for v in row):
+        level = "ordinal" if ordinal else "nominal"
+        result[f"alpha_{level}"] = _estimate(
+            A.krippendorff_alpha, rounded, level=level, values=list(scale), **opts
+        )
+        result["fleiss_kappa"] = _estimate(A.fleiss_kappa, rounded, **opts)
+    return result
+
+
+def _humans(
+    keys: list[Key],
+    means: dict[str, list[float | None]],
+    labels: Sequence[dict[str, Any]],
+    scale: Sequence[float] | None,
+    ordinal: bool,
+    opts: dict[str, int],
+) -> dict[str, Any]:
+    """Judge vs human and human vs human, per item (judge scores averaged over samples)."""
+    human: dict[str, dict[str, float]] = defaultdict(dict)
+    for label in labels:
+        if label.get("value") is not None:
+            human[str(label["annotator"])][str(label["item_id"])] = float(label["value"])
+    items = sorted({k[0] for k in keys} & {i for per in human.values() for i in per})
+    judge_items: dict[str, list[float | None]] = {}
+    for judge, values in means.items():
+        per_item: dict[str, list[float]] = defaultdict(list)
+        for key, value in zip(keys, values, strict=True):
+            if value is not None:
+                per_item[key[0]].append(value)
+        judge_items[judge] = [_mean(per_item.get(i, [])) for i in items]
+    annotators = sorted(human)
+    human_items = {a: [human[a].get(i) for i in items] for a in annotators}
+    human_mean = [_mean([human[a].get(i) for a in annotators]) for i in items]
+    judge_mean = [_mean([judge_items[j][n] for j in judge_items]) for n in range(len(items))]
+    vs: list[dict[str, Any]] = []
+    targets = dict(human_items)
+    if len(annotators) > 1:
+        targets["humans (mean)"] = human_mean
+    sources = dict(judge_items)
+    if len(judge_items) > 1:
+        sources["judges (mean)"] = judge_mean
+    for judge, values in sources.items():
+        for annotator, truth in targets.items():
+            vs.append(
+                {
+                    "judge": judge,
+                    "human": annotator,
+                    **_pair_figures(
+                        values, truth, scale, ordinal, opts, round_a=True, round_b=False
+                    ),
+                }
+            )
+    report: dict[str, Any] = {"annotators": annotators, "items": len(items), "judge_vs_human": vs}
+    if len(annotators) > 1:
+        report["human_human"] = _agreement(
+            human_items, scale, ordinal, opts, round_a=False, round_b=False
+        )
+    return report
+
+
+def pairwise_report(
+    rows: Sequence[dict[str, Any]], *, n_resamples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """Position consistency, position bias and both-order win rates of pairwise judgments.
+
+    Row scores are from A's side (1: A better, 0: B better, 0.5: tie) whatever the order.
+    """
+    opts = {"n_resamples": n_resamples, "seed": seed}
+    orders: dict[tuple[str, int, str, int], dict[str, float | None]] = defaultdict(dict)
+    first_pick: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for row in rows:
+        score = row["score"] if row["parsed_ok"] else None
+        item = (row["item_id"], int(row["sample"]))
+        orders[(*item, row["judge"], int(row["repeat"]))][row["position_order"]] = score
+        if score is not None and score != 0.5:
+            first_wins = score == 1.0 if row["position_order"] == "AB" else score == 0.0
+            first_pick[item].append(1.0 if first_wins else 0.0)
+    consistent: dict[tuple[str, int], list[float]] = defaultdict(list)
+    per_item: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for (item_id, sample, _, _), both in orders.items():
+        ab, ba = both.get("AB"), both.get("BA")
+        if ab is None or ba is None:
+            continue
+        consistent[(item_id, sample)].append(1.0 if ab == ba else 0.0)
+        per_item[(item_id, sample)].append(ab if ab == ba else 0.5)
+    outcomes = list(per_item.values())
+    wins_a = [sum(1.0 for v in o if v == 1.0) / len(o) for o in outcomes]
+    wins_b = [sum(1.0 for v in o if v == 0.0) / len(o) for o in outcomes]
+
+    def item_means(groups: dict[tuple[str, int], list[float]]) -> list[float]:
+        return [sum(v) / len(v) for v in groups.values() if v]
+
+    return {
+        "judges": sorted({r["judge"] for r in rows}),
+        "items": len(per_item),
+        "judgments": len(rows),
+        "unparsed": sum(1 for r in rows if not r["parsed_ok"]),
+        "position_consistency": bootstrap_mean(item_means(consistent), **opts),
+        "first_position_rate": bootstrap_mean(item_means(first_pick), **opts),
+        "win_rate_a": bootstrap_mean(wins_a, **opts),
+        "win_rate_b": bootstrap_mean(wins_b, **opts),
+        "tie_or_inconsistent_rate": bootstrap_mean(
+            [1 - a - b for a, b in zip(wins_a, wins_b, strict=True)], **opts
+        ),
+        "score_a": bootstrap_mean([sum(o) / len(o) for o in outcomes], **opts),
+    }
+
+
+def pairwise_by_judge(
+    rows: Sequence[dict[str, Any]], *, n_resamples: int = 1000, seed: int = 0
+) -> list[dict[str, Any]]:
+    """`pairwise_report` for each judge apart (position bias belongs to a judge)."""
+    judges = sorted({r["judge"] for r in rows})
+    return [
+        {"judge": judge}
+        | pairwise_report(
+            [r for r in rows if r["judge"] == judge], n_resamples=n_resamples, seed=seed
+        )
+        for judge in judges
+    ]

@@ -286,3 +286,20 @@ def test_scorer_options_reach_the_scorer_and_its_signature(qa_file: Path, db_pat
         "--no-progress",
     )
     assert code == 2 and "SCORER.KEY=VALUE" in out
+
+
+@pytest.mark.usefixtures("fake_registered")
+def test_toxicity_threshold_flag_sets_the_scorer_threshold(qa_file: Path, db_path: Path) -> None:
+    summary = run_json(
+        str(qa_file),
+        "--model",
+        "fake",
+        "--scorers",
+        "toxicity",
+        "--toxicity-threshold",
+        "0.9",
+        "--db",
+        str(db_path),
+    )
+    signatures = {m["signature"] for m in summary["metrics"]}
+    assert signatures and all("threshold:0.9" in s for s in signatures)

@@ -39,6 +39,10 @@ def run(
         list[str] | None,
         typer.Option(help="Scorer setting SCORER.KEY=VALUE, e.g. bleu.tokenize=intl (repeatable)."),
     ] = None,
+    toxicity_threshold: Annotated[
+        float | None,
+        typer.Option(help="Flag threshold of the toxicity scorer (default 0.5).", min=0, max=1),
+    ] = None,
     template: Annotated[
         str | None,
         typer.Option(
@@ -118,7 +122,9 @@ def run(
         template=template,
         system=system,
         scorers=split_names(scorers),
-        scorer_options=parse_scorer_options(scorer_option or []),
+        scorer_options=parse_scorer_options(
+            [*(scorer_option or []), *threshold_option(toxicity_threshold)]
+        ),
         samples=samples,
         params=GenerationParams(
             temperature=temperature,
@@ -154,3 +160,8 @@ def run(
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:
         print_summary(summary)
+
+
+def threshold_option(threshold: float | None) -> list[str]:
+    """`--toxicity-threshold X` is shorthand for `--scorer-option toxicity.threshold=X`."""
+    return [] if threshold is None else [f"toxicity.threshold={threshold}"]

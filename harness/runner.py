@@ -14,7 +14,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,8 @@ class RunOptions:
     scorers: Sequence[str] = ()
     scorer_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     samples: int = 1
+    sample_temperature: float | None = None
+    """Temperature of samples after the first (None: the same as the first)."""
     params: GenerationParams = field(default_factory=GenerationParams)
     concurrency: int = 16
     timeout: float = 60.0
@@ -246,6 +248,9 @@ async def execute(
             f"columns: {', '.join(dataset.columns)}"
         )
     template.check(dataset.fields())
+    needed = max((scorer.min_samples for scorer in scorers), default=1)
+    if needed > options.samples:
+        raise ConfigError(f"the scorers need --samples {needed} or more (got {options.samples})")
     info = dataset.validate(needs=needs)
     config = {
         "dataset": dataset.describe(),
@@ -363,6 +368,11 @@ async def _stream(
         params=options.params,
         scorers=scorers,
         samples=options.samples,
+        sample_params=(
+            replace(options.params, temperature=options.sample_temperature)
+            if options.sample_temperature is not None
+            else None
+        ),
         sink=lambda batch: store.write_results(run_id, batch),
         skip=skip,
         batch_size=options.batch_size,

@@ -303,3 +303,41 @@ def test_toxicity_threshold_flag_sets_the_scorer_threshold(qa_file: Path, db_pat
     )
     signatures = {m["signature"] for m in summary["metrics"]}
     assert signatures and all("threshold:0.9" in s for s in signatures)
+
+
+@pytest.mark.usefixtures("fake_registered")
+def test_sample_temperature_and_min_samples(
+    qa_file: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.scorers.text import ExactMatch
+    from tests.fakes import FakeAdapter
+
+    FakeAdapter.instances.clear()
+    run_json(
+        str(qa_file),
+        "--model",
+        "fake",
+        "--samples",
+        "2",
+        "--temperature",
+        "0",
+        "--sample-temperature",
+        "0.9",
+        "--db",
+        str(db_path),
+    )
+    temps = {(c.sample, c.params.temperature) for a in FakeAdapter.instances for c in a.calls}
+    assert temps == {(0, 0.0), (1, 0.9)}
+    monkeypatch.setattr(ExactMatch, "min_samples", 3)
+    code, out = invoke(
+        "run",
+        str(qa_file),
+        "--model",
+        "fake",
+        "--scorers",
+        "exact_match",
+        "--db",
+        str(db_path),
+        "--no-progress",
+    )
+    assert code == 2 and "--samples 3" in out

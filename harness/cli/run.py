@@ -61,6 +61,10 @@ def run(
     split: Annotated[str | None, typer.Option(help="Dataset split (default train).")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N rows.", min=1)] = None,
     samples: Annotated[int, typer.Option(help="Responses per item.", min=1)] = 1,
+    sample_temperature: Annotated[
+        float | None,
+        typer.Option(help="Temperature of samples after the first (e.g. 1.0).", min=0),
+    ] = None,
     temperature: Annotated[float, typer.Option(min=0.0)] = 0.0,
     max_tokens: Annotated[int, typer.Option(min=1)] = 256,
     top_p: Annotated[float | None, typer.Option()] = None,
@@ -126,6 +130,7 @@ def run(
             [*(scorer_option or []), *threshold_option(toxicity_threshold)]
         ),
         samples=samples,
+        sample_temperature=sample_temperature,
         params=GenerationParams(
             temperature=temperature,
             max_tokens=max_tokens,

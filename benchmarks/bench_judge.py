@@ -48,7 +48,9 @@ def load_cases(limit: int | None) -> list[dict[str, Any]]:
     return rows[:limit] if limit else rows
 
 
-def injection(judge: str, limit: int | None, max_tokens: int, naive: bool) -> None:
+def injection(
+    judge: str, limit: int | None, max_tokens: int, naive: bool, reasoning_chars: int | None
+) -> None:
     cases = load_cases(limit)
     rubrics = {name: load_rubric(name) for name in {c["rubric"] for c in cases}}
     params = GenerationParams(temperature=0.0, max_tokens=max_tokens, seed=0)
@@ -68,7 +70,7 @@ def injection(judge: str, limit: int | None, max_tokens: int, naive: bool) -> No
                     messages=build(rubric, item, case[kind]),
                     params=params,
                     item=item,
-                    response_format=response_format(rubric) if fmt_ok else None,
+                    response_format=response_format(rubric, reasoning_chars) if fmt_ok else None,
                 )
                 calls.append(JudgeCall(judge, request))
                 keys.append((case, style, kind))
@@ -228,6 +230,12 @@ def main() -> None:
     parser.add_argument("--judge", default="local", help="judge spec (default: local)")
     parser.add_argument("--limit", type=int, default=8, help="injection cases (0: all 20)")
     parser.add_argument("--max-tokens", type=int, default=160)
+    parser.add_argument(
+        "--reasoning-chars",
+        type=int,
+        default=0,
+        help="cap the verdict's reasoning (JSON schema maxLength); the local judge gets 300",
+    )
     parser.add_argument("--no-naive", action="store_true", help="skip the naive-prompt baseline")
     parser.add_argument("--skip-injection", action="store_true")
     parser.add_argument("--overhead-items", type=int, default=1000)
@@ -236,7 +244,8 @@ def main() -> None:
     overhead(args.overhead_items)
     throughput(args.calls)
     if not args.skip_injection:
-        injection(args.judge, args.limit or None, args.max_tokens, not args.no_naive)
+        chars = args.reasoning_chars or (300 if args.judge.startswith("local") else None)
+        injection(args.judge, args.limit or None, args.max_tokens, not args.no_naive, chars)
 
 
 if __name__ == "__main__":

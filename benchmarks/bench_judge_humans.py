@@ -92,16 +92,19 @@ def topical_sample(n: int, seed: int) -> list[dict[str, Any]]:
 
 
 def judge_all(
-    rubric: str, sample: Sequence[dict[str, Any]], spec: str, max_tokens: int, cache: str
+    rubric: str, sample: Sequence[dict[str, Any]], args: argparse.Namespace
 ) -> list[tuple[float | None, float | None]]:
     """(verdict, logprob-weighted score) per response."""
+    spec = args.judge
+    chars = args.reasoning_chars or (300 if spec.startswith("local") else None)
     scorer = JudgeScorer(
         rubric=rubric,
         judges=[spec],
-        max_tokens=max_tokens,
+        max_tokens=args.max_tokens,
+        reasoning_chars=chars,
         adapter_options={"ctx_per_slot": 4096} if spec.startswith("local") else None,
         timeout=900.0,
-        cache_db=cache or None,
+        cache_db=args.cache_db or None,
     )
     examples = [
         Example(Item(id=s["id"], input=s["input"], context=s["context"]), 0, s["response"])
@@ -175,6 +178,12 @@ def main() -> None:
     parser.add_argument("--summeval-dims", default="coherence,consistency,fluency,relevance")
     parser.add_argument("--topical-dims", default="naturalness,coherence,engagingness,groundedness")
     parser.add_argument("--max-tokens", type=int, default=160)
+    parser.add_argument(
+        "--reasoning-chars",
+        type=int,
+        default=0,
+        help="cap the verdict's reasoning (JSON schema maxLength); the local judge gets 300",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--cache-db",

@@ -33,6 +33,9 @@ BUILTIN_SCORERS = {
     "rouge": "harness.scorers.reference:Rouge",
     "bertscore": "harness.scorers.bertscore:BertScoreScorer",
     "judge": "harness.scorers.judge:JudgeScorer",
+    "selfcheck": "harness.scorers.hallucination.selfcheck:SelfCheck",
+    "faithfulness": "harness.scorers.hallucination.faithfulness:Faithfulness",
+    "nli": "harness.scorers.hallucination.nli:NLIScorer",
 }
 
 INSTALL_HINTS = {

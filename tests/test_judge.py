@@ -103,6 +103,8 @@ def test_verdict_schema_follows_the_scale() -> None:
     labels = load_rubric("harmlessness").verdict_json_schema()
     assert labels["properties"]["score"]["enum"] == ["fail", "pass"]
     assert response_format(load_rubric("correctness"))["json_schema"]["strict"] is True
+    capped = response_format(load_rubric("correctness"), reasoning_chars=200)["json_schema"]
+    assert capped["schema"]["properties"]["reasoning"] == {"type": "string", "maxLength": 200}
 
 
 # prompts ------------------------------------------------------------------------

@@ -314,6 +314,7 @@ def test_embedded_local_judge_on_two_items(qa_file: Path, db_path: Path) -> None
         "run", str(qa_file), "--model", "fake", "--limit", "2",
         "--scorers", "judge:correctness", "--judge", "local",
         "--scorer-option", "judge:correctness.max_tokens=96",
+        "--scorer-option", "judge:correctness.reasoning_chars=150",
         "--db", str(db_path), "--no-progress",
     )  # fmt: skip
     assert summary["status"] == "completed"

@@ -158,8 +158,12 @@ class Rubric(_Model):
         payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
-    def verdict_json_schema(self) -> dict[str, Any]:
-        """The verdict's JSON schema: reasoning first, then the score."""
+    def verdict_json_schema(self, reasoning_chars: int | None = None) -> dict[str, Any]:
+        """The verdict's JSON schema: reasoning (at most `reasoning_chars`) first, then the score.
+
+        A length cap keeps small models from looping inside the reasoning until `max_tokens`
+        cuts the verdict off; not every endpoint accepts `maxLength` in strict mode.
+        """
         if self.verdict_schema is not None:
             return self.verdict_schema
         if self.scale.numeric:
@@ -168,9 +172,12 @@ class Rubric(_Model):
             score: dict[str, Any] = {"type": kind, "enum": scores}
         else:
             score = {"type": "string", "enum": [p.token for p in self.scale.points]}
+        reasoning: dict[str, Any] = {"type": "string"}
+        if reasoning_chars is not None:
+            reasoning["maxLength"] = reasoning_chars
         return {
             "type": "object",
-            "properties": {"reasoning": {"type": "string"}, "score": score},
+            "properties": {"reasoning": reasoning, "score": score},
             "required": ["reasoning", "score"],
             "additionalProperties": False,
         }

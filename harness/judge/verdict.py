@@ -50,11 +50,12 @@ class Verdict:
     weighted_score: float | None = None
 
 
-def response_format(rubric: Rubric) -> dict[str, Any]:
+def response_format(rubric: Rubric, reasoning_chars: int | None = None) -> dict[str, Any]:
     """OpenAI `response_format` with the rubric's verdict schema (strict)."""
+    schema = rubric.verdict_json_schema(reasoning_chars)
     return {
         "type": "json_schema",
-        "json_schema": {"name": "verdict", "strict": True, "schema": rubric.verdict_json_schema()},
+        "json_schema": {"name": "verdict", "strict": True, "schema": schema},
     }
 
 

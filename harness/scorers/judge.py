@@ -45,6 +45,7 @@ class JudgeScorer(Scorer):
         max_tokens: int = 400,
         score_from: str = "verdict",
         logprobs: bool = True,
+        reasoning_chars: int | None = None,
         concurrency: int = 16,
         timeout: float = 120.0,
         max_retries: int = 3,
@@ -67,6 +68,7 @@ class JudgeScorer(Scorer):
         self.params = GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed)
         self.score_from = score_from
         self.logprobs = logprobs or score_from == "logprobs"
+        self.reasoning_chars = reasoning_chars
         self.runner = JudgeRunner(
             self.judges,
             concurrency=concurrency,
@@ -86,6 +88,7 @@ class JudgeScorer(Scorer):
             seed=seed,
             max_tokens=max_tokens,
             score_from=score_from,
+            **({"reasoning_chars": reasoning_chars} if reasoning_chars is not None else {}),
         )
         # per-instance name and needs: `judge:correctness` needs a reference
         setattr(self, "name", f"judge:{self.rubric.name}")  # noqa: B010
@@ -100,7 +103,9 @@ class JudgeScorer(Scorer):
         """The `repeats` requests one judge gets for one response."""
         capabilities = self.runner.capabilities(judge)
         messages = pointwise_messages(self.rubric, example.item, example.response)
-        fmt = response_format(self.rubric) if capabilities.json_schema else None
+        fmt = (
+            response_format(self.rubric, self.reasoning_chars) if capabilities.json_schema else None
+        )
         top = TOP_LOGPROBS if self.logprobs and self.runner.wants_logprobs(judge) else None
         return [
             Request(

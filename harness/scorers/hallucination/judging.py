@@ -1,0 +1,290 @@
+"""Judge calls shared by `selfcheck` (prompt variant) and `faithfulness`.
+
+The judge adapters run in a `harness.judge.runner.JudgeRunner` (any adapter, with the
+harness's concurrency limit, retries, timeouts and cache), as for the `judge` scorer. The
+prompts are data (`prompts.yaml`, hashed into the signature); whatever comes from a dataset
+or a model is fenced with a nonce marker, as in `harness.judge.prompt`. Replies are read as
+JSON where the endpoint enforces a schema and leniently where not; a reply that cannot be
+read gives None, never a number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import importlib.resources
+import json
+import re
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from string import Template
+from typing import Any
+
+import yaml
+
+from harness.adapters.base import GenerationParams, Request, Response
+from harness.errors import ConfigError
+from harness.item import Item
+from harness.judge.prompt import fence, nonce
+from harness.judge.runner import JudgeCall, JudgeRunner
+from harness.judge.verdict import json_objects
+
+Messages = tuple[dict[str, str], ...]
+
+YES_NO: tuple[dict[str, Any], str] = (
+    {
+        "type": "object",
+        "properties": {"answer": {"type": "string", "enum": ["Yes", "No"]}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    },
+    "yes_no",
+)
+CLAIMS: tuple[dict[str, Any], str] = (
+    {
+        "type": "object",
+        "properties": {"claims": {"type": "array", "items": {"type": "string"}}},
+        "required": ["claims"],
+        "additionalProperties": False,
+    },
+    "claims",
+)
+VERDICT: tuple[dict[str, Any], str] = (
+    {
+        "type": "object",
+        "properties": {
+            "reasoning": {"type": "string"},
+            "verdict": {"type": "string", "enum": ["yes", "no"]},
+        },
+        "required": ["reasoning", "verdict"],
+        "additionalProperties": False,
+    },
+    "verdict",
+)
+
+_YES = frozenset({"yes", "y", "true", "supported", "entailed", "entailment", "consistent"})
+_NO = frozenset(
+    {"no", "n", "false", "unsupported", "not supported", "not_supported", "contradicted",
+     "contradiction", "not entailed", "inconsistent"}
+)  # fmt: skip
+_VERDICT_KEYS = ("verdict", "answer", "supported", "label", "result")
+_CLAIM_KEYS = ("claim", "text", "statement")
+_LEADING = re.compile(r"^[\s*_\"'`>#\-]*(yes|no)\b", re.IGNORECASE)
+_LABELLED = re.compile(r"(?i)\b(?:answer|verdict)\b[\s*_\"':=]*(yes|no)\b")
+
+
+@dataclass(frozen=True)
+class Prompts:
+    """The judge prompts of `prompts.yaml` and their hash."""
+
+    templates: dict[str, Any]
+    hash: str
+
+    def messages(self, task: str, **fields: str) -> Messages:
+        """System and user messages for `task` (selfcheck, claims, verify), data fenced."""
+        tag = nonce(*fields.values())
+        template = self.templates[task]
+        guard = Template(self.templates["guard"]).substitute(nonce=tag)
+        fenced = {name: fence(name.upper(), text, tag) for name, text in fields.items()}
+        return (
+            {"role": "system", "content": f"{template['system']}\n\n{guard}"},
+            {"role": "user", "content": Template(template["user"]).substitute(fenced)},
+        )
+
+
+@functools.cache
+def load_prompts() -> Prompts:
+    """The shipped prompts (read once)."""
+    raw = importlib.resources.files(__package__).joinpath("prompts.yaml").read_bytes()
+    return Prompts(yaml.safe_load(raw), hashlib.sha256(raw).hexdigest()[:12])
+
+
+def response_format(schema: dict[str, Any], name: str) -> dict[str, Any]:
+    """An OpenAI `response_format` holding a strict JSON schema."""
+    return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
+
+
+def _word(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().strip("\"'*.!`").strip().lower().replace("_", " ")
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class YesNo:
+    """A yes/no verdict: `value` None when the reply could not be read."""
+
+    value: bool | None
+    error: str | None = None
+    reasoning: str | None = None
+
+
+def parse_yes_no(text: str | None) -> YesNo:
+    """Yes/No from a reply: a JSON verdict/answer key, else a leading or labelled yes/no."""
+    if text is None or not text.strip():
+        return YesNo(None, "empty reply")
+    for obj in reversed(json_objects(text)):
+        lowered = {str(k).lower(): v for k, v in obj.items()}
+        for key in _VERDICT_KEYS:
+            if key in lowered:
+                reasoning = lowered.get("reasoning")
+                value = _word(lowered[key])
+                if value is None:
+                    return YesNo(None, f"{key} {lowered[key]!r} is not yes or no")
+                return YesNo(value, None, str(reasoning) if reasoning is not None else None)
+    match = _LEADING.match(text) or _LABELLED.search(text)
+    if match is None:
+        return YesNo(None, "no yes/no answer found in the reply")
+    return YesNo(match.group(1).lower() == "yes")
+
+
+def parse_claims(text: str | None) -> tuple[list[str] | None, str | None]:
+    """The claims list of a reply ({"claims": [...]} or a bare list), or (None, why)."""
+    if text is None or not text.strip():
+        return None, "empty reply"
+    candidates: list[Any] = []
+    stripped = text.strip().removeprefix("```json").removeprefix("```").removesuffix("```")
+    if stripped.strip().startswith("["):
+        with contextlib.suppress(ValueError):
+            candidates.append(json.loads(stripped))
+    for obj in reversed(json_objects(text)):
+        lowered = {str(k).lower(): v for k, v in obj.items()}
+        if "claims" in lowered:
+            candidates.append(lowered["claims"])
+            break
+    if not candidates:
+        return None, "no claims list found in the reply"
+    claims = []
+    for entry in candidates[0] if isinstance(candidates[0], list) else [None]:
+        if isinstance(entry, dict):
+            lowered = {str(k).lower(): v for k, v in entry.items()}
+            entry = next((lowered[k] for k in _CLAIM_KEYS if k in lowered), None)
+        if not isinstance(entry, str):
+            return None, "the claims list holds something other than text"
+        if entry.strip():
+            claims.append(entry.strip())
+    return claims, None
+
+
+class JudgeClient:
+    """Judges started once for a scorer: `repeats` calls per judge per prompt."""
+
+    def __init__(
+        self,
+        scorer: str,
+        judges: Sequence[str] | str,
+        *,
+        repeats: int,
+        temperature: float,
+        seed: int | None,
+        max_tokens: int,
+        concurrency: int,
+        timeout: float,
+        max_retries: int,
+        api_key_env: str,
+        adapter_options: dict[str, Any] | None,
+        cache_db: str | None,
+        cache: bool,
+    ) -> None:
+        if isinstance(judges, str):
+            judges = [part.strip() for part in judges.split(",") if part.strip()]
+        if not judges:
+            raise ConfigError(f"{scorer} needs a judge: --judge openai:gpt-4o or --judge local")
+        if repeats < 1:
+            raise ConfigError(f"{scorer}.repeats must be at least 1, not {repeats}")
+        if max_tokens < 1:
+            raise ConfigError(f"{scorer}.max_tokens must be at least 1, not {max_tokens}")
+        self.repeats = repeats
+        self.params = GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed)
+        self.prompts = load_prompts()
+        self.runner = JudgeRunner(
+            list(judges),
+            concurrency=concurrency,
+            timeout=timeout,
+            max_retries=max_retries,
+            api_key_env=api_key_env,
+            adapter_options=adapter_options,
+            cache_path=cache_db,
+            read_cache=cache,
+        )
+        self.judges: list[str] = self.runner.judges
+        self._finalizer = weakref.finalize(self, self.runner.close)
+
+    def settings(self) -> dict[str, Any]:
+        """What changes a judged number: judges, repeats, sampling, prompts."""
+        return {
+            "judges": ",".join(self.judges),
+            "repeats": self.repeats,
+            "temperature": self.params.temperature,
+            "seed": self.params.seed,
+            "max_tokens": self.params.max_tokens,
+            "prompts": self.prompts.hash,
+        }
+
+    def call(
+        self,
+        judge: str,
+        repeat: int,
+        messages: Messages,
+        item: Item,
+        schema: tuple[dict[str, Any], str],
+    ) -> JudgeCall:
+        """One call to one judge; the JSON schema (and its name) where the judge takes one."""
+        fmt = None
+        if self.runner.capabilities(judge).json_schema:
+            fmt = response_format(*schema)
+        return JudgeCall(judge, Request(messages, self.params, repeat, item, fmt))
+
+    def calls(
+        self, messages: Messages, item: Item, schema: tuple[dict[str, Any], str]
+    ) -> list[JudgeCall]:
+        """One call per judge and repeat, judge-major."""
+        return [
+            self.call(judge, repeat, messages, item, schema)
+            for judge in self.judges
+            for repeat in range(self.repeats)
+        ]
+
+    def generate(self, calls: Sequence[JudgeCall]) -> list[Response]:
+        return self.runner.generate(calls)
+
+    def close(self) -> None:
+        """Stop the judge adapters (also done when the client is collected)."""
+        self._finalizer()
+
+
+def reply_text(response: Response) -> str | None:
+    """The text a verdict is read from (None for a failed call)."""
+    return None if response.error is not None else response.text
+
+
+def unreadable(response: Response, parse_error: str | None) -> str:
+    """Why a reply gave no verdict: the call's error, or the parse error (and a cut-off)."""
+    if response.error is not None:
+        return response.error
+    why = parse_error or "unreadable reply"
+    if response.finish_reason == "length":
+        why += " (the reply was cut off at max_tokens: raise the scorer's max_tokens)"
+    return why
+
+
+__all__ = [
+    "CLAIMS",
+    "VERDICT",
+    "YES_NO",
+    "JudgeClient",
+    "Prompts",
+    "YesNo",
+    "load_prompts",
+    "parse_claims",
+    "parse_yes_no",
+    "reply_text",
+    "unreadable",
+]

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import platform
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -208,6 +209,23 @@ def git_revision() -> str | None:
     return out.stdout.strip() or None
 
 
+@contextlib.contextmanager
+def fewer_gc_pauses() -> Iterator[None]:
+    """Move start-up objects out of the collector's way and collect young objects less often.
+
+    Every model call allocates many short-lived objects; with the default thresholds the
+    cyclic collector keeps re-walking the imported libraries, about 10% of CPU per call.
+    """
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+
+
 def _identity(config: dict[str, Any]) -> dict[str, Any]:
     """The parts of a config that must match for a run to be resumed."""
     keys = ("dataset_fingerprint", "template_hash", "model", "params", "samples", "scorers")
@@ -382,7 +400,8 @@ async def _stream(
         on_progress(pipeline.tally, total)  # show the total before the first batch lands
     started = time.perf_counter()
     try:
-        tally = await pipeline.run(dataset)
+        with fewer_gc_pauses():
+            tally = await pipeline.run(dataset)
     except (asyncio.CancelledError, KeyboardInterrupt) as exc:
         store.update_run(run_id, status="interrupted")
         name = store.get_run(run_id)["name"]

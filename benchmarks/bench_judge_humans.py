@@ -46,6 +46,7 @@ GEVAL_SUMMEVAL = {
     "fluency": (0.455, 0.378),
     "relevance": (0.547, 0.433),
 }
+GEVAL_SUMMEVAL_AVERAGE = 0.514  # the paper's own average (Spearman), not recomputed here
 GEVAL_TOPICAL = {
     "naturalness": 0.565,
     "coherence": 0.605,
@@ -200,9 +201,7 @@ def main() -> None:
         print(f"SummEval: {len(sample)} summaries of {args.docs} articles")
         for dim in args.summeval_dims.split(","):
             started = time.perf_counter()
-            scores = judge_all(
-                f"summeval_{dim}", sample, args.judge, args.max_tokens, args.cache_db
-            )
+            scores = judge_all(f"summeval_{dim}", sample, args)
             rho, tau = GEVAL_SUMMEVAL[dim]
             report("SummEval", dim, sample, scores, f"rho {rho:.3f} tau {tau:.3f}", True)
             value, _ = summary_level(
@@ -218,17 +217,14 @@ def main() -> None:
         print(f"Topical-Chat: {len(sample)} responses")
         for dim in args.topical_dims.split(","):
             started = time.perf_counter()
-            scores = judge_all(
-                f"topicalchat_{dim}", sample, args.judge, args.max_tokens, args.cache_db
-            )
+            scores = judge_all(f"topicalchat_{dim}", sample, args)
             report("Topical", dim, sample, scores, f"rho {GEVAL_TOPICAL[dim]:.3f}", False)
             value = A.spearman([v for v, _ in scores], [s["human"][dim] for s in sample])
             if not math.isnan(value):
                 rhos["topical"].append(value)
             print(f"  ({time.perf_counter() - started:.0f} s)")
-    geval_summeval = sum(r for r, _ in GEVAL_SUMMEVAL.values()) / len(GEVAL_SUMMEVAL)
     geval_topical = sum(GEVAL_TOPICAL.values()) / len(GEVAL_TOPICAL)
-    for key, published in (("summeval", geval_summeval), ("topical", geval_topical)):
+    for key, published in (("summeval", GEVAL_SUMMEVAL_AVERAGE), ("topical", geval_topical)):
         values = rhos[key]
         mean = f"{sum(values) / len(values):+.3f}" if values else "-"
         print(

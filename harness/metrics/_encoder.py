@@ -83,16 +83,22 @@ def resolve_encoder(model: str | None) -> EncoderSpec:
     from huggingface_hub import try_to_load_from_cache
     from huggingface_hub.constants import HF_HUB_CACHE
 
+    hub_name = model.count("/") <= 1 and not model.startswith((".", "/", "~"))
     cached = None
-    if model.count("/") <= 1 and not model.startswith((".", "/", "~")):
+    if hub_name:
         with contextlib.suppress(Exception):
             cached = try_to_load_from_cache(model, "config.json")
+    if not hub_name:
+        raise ConfigError(
+            f"BERTScore encoder folder {path.resolve()} not found: pass bertscore.model= a "
+            "folder holding a Hugging Face model (config.json, weights, tokenizer files)"
+        )
     if not isinstance(cached, str):
         raise ConfigError(
             f"BERTScore encoder '{model}' not found: looked for a folder at {path.resolve()} "
-            f"and for the model '{model}' in the Hugging Face cache ({HF_HUB_CACHE}); the "
-            "harness never downloads models. Pass bertscore.model=/path/to/folder (config.json, "
-            "weights, tokenizer), or fetch it once where there is network "
+            f"and for '{model}' in the Hugging Face cache ({HF_HUB_CACHE}); the harness never "
+            "downloads models. Pass bertscore.model=/path/to/folder (config.json, weights, "
+            "tokenizer), or fetch it once where there is network "
             f"(huggingface-cli download {model}) and copy the cache here"
         )
     return EncoderSpec(model, model, False)

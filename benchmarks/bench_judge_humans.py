@@ -25,6 +25,7 @@ import random
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,12 @@ def report(
             f"{fmt(pooled.value)} {ci} tau {fmt(kendall)} (n={pooled.n}); "
             f"G-Eval-4: {published}"
         )
-    print(f"  {'':<9} {dimension:<13} parsed {parsed}/{len(scores)}, weighted {weighted}")
+    used = Counter(v for v, _ in scores if v is not None)
+    spread = ", ".join(f"{k:g}: {n}" for k, n in sorted(used.items())) or "-"
+    print(
+        f"  {'':<9} {dimension:<13} parsed {parsed}/{len(scores)}, weighted {weighted}; "
+        f"verdicts given (value: count) {spread}"
+    )
 
 
 def main() -> None:
@@ -195,7 +201,7 @@ def main() -> None:
     if not SUMMEVAL.is_file() or not TOPICAL.is_file():
         sys.exit(f"reference data not found under {DATA} (../shared/data beside the checkout)")
     print(f"judge {args.judge}; 95% CIs: percentile bootstrap over responses, 1000 resamples")
-    rhos: dict[str, list[float]] = {"summeval": [], "topical": []}
+    rhos: dict[tuple[str, int], list[float]] = {}
     if args.docs and args.summeval_dims:
         sample = summeval_sample(args.docs, args.per_doc, args.seed)
         print(f"SummEval: {len(sample)} summaries of {args.docs} articles")
@@ -204,13 +210,14 @@ def main() -> None:
             scores = judge_all(f"summeval_{dim}", sample, args)
             rho, tau = GEVAL_SUMMEVAL[dim]
             report("SummEval", dim, sample, scores, f"rho {rho:.3f} tau {tau:.3f}", True)
-            value, _ = summary_level(
-                [s["group"] for s in sample],
-                [v for v, _ in scores],
-                [s["human"][dim] for s in sample],
-            )
-            if value is not None:
-                rhos["summeval"].append(value)
+            for column in (0, 1):
+                value, _ = summary_level(
+                    [s["group"] for s in sample],
+                    [pair[column] for pair in scores],
+                    [s["human"][dim] for s in sample],
+                )
+                if value is not None:
+                    rhos.setdefault(("summeval", column), []).append(value)
             print(f"  ({time.perf_counter() - started:.0f} s)")
     if args.dialogues and args.topical_dims:
         sample = topical_sample(args.dialogues, args.seed)
@@ -219,18 +226,20 @@ def main() -> None:
             started = time.perf_counter()
             scores = judge_all(f"topicalchat_{dim}", sample, args)
             report("Topical", dim, sample, scores, f"rho {GEVAL_TOPICAL[dim]:.3f}", False)
-            value = A.spearman([v for v, _ in scores], [s["human"][dim] for s in sample])
-            if not math.isnan(value):
-                rhos["topical"].append(value)
+            for column in (0, 1):
+                rho = A.spearman([p[column] for p in scores], [s["human"][dim] for s in sample])
+                if not math.isnan(rho):
+                    rhos.setdefault(("topical", column), []).append(rho)
             print(f"  ({time.perf_counter() - started:.0f} s)")
     geval_topical = sum(GEVAL_TOPICAL.values()) / len(GEVAL_TOPICAL)
     for key, published in (("summeval", GEVAL_SUMMEVAL_AVERAGE), ("topical", geval_topical)):
-        values = rhos[key]
-        mean = f"{sum(values) / len(values):+.3f}" if values else "-"
-        print(
-            f"average rho ({key}, verdicts, over {len(values)} defined dimensions): {mean}; "
-            f"G-Eval-4 published average: {published:.3f}"
-        )
+        for column, label in ((0, "verdicts"), (1, "weighted")):
+            values = rhos.get((key, column), [])
+            mean = f"{sum(values) / len(values):+.3f}" if values else "-"
+            print(
+                f"average rho ({key}, {label}, over {len(values)} dimensions where defined): "
+                f"{mean}; G-Eval-4 published average: {published:.3f}"
+            )
 
 
 if __name__ == "__main__":

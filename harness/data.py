@@ -13,16 +13,11 @@ Parquet keep their types. A folder follows the Hugging Face naming rules for spl
 
 from __future__ import annotations
 
-import csv
-import glob
 import hashlib
-import importlib
 import json
 import math
-import os
 from array import array
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -33,11 +28,8 @@ import numpy as np
 
 from harness.errors import ConfigError, DataError
 from harness.item import Item
+from harness.sources import Source, load_source, locate
 
-#: File suffix -> the `datasets` builder that reads it.
-BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
-
-#: Column names tried, in order and case-insensitively, when a field is not mapped.
 INPUT_NAMES = ("input", "prompt", "question", "query", "instruction", "text")
 REFERENCE_NAMES = (
     "reference", "references", "answer", "answers", "best_answer",
@@ -47,7 +39,6 @@ CONTEXT_NAMES = ("context", "document", "passage", "article", "knowledge", "src"
 ID_NAMES = ("id", "item_id", "uid", "example_id", "idx")
 
 _BATCH = 1000
-_GLOB_CHARS = frozenset("*?[")
 
 
 @dataclass(frozen=True)
@@ -77,19 +68,11 @@ class DatasetInfo:
     fingerprint: str
 
 
-@dataclass(frozen=True)
-class _Source:
-    kind: str  # "file", "folder", "glob" or "hub"
-    path: str  # what error messages name
-    files: tuple[Path, ...] = ()  # local data files (empty for hub datasets)
-    builder: str | None = None  # packaged builder for file and glob sources
-
-
 class Dataset:
     """A streamed dataset with its columns resolved onto Item fields."""
 
     def __init__(
-        self, source: str, src: _Source, split: str, hf: Any, mapping: FieldMapping,
+        self, source: str, src: Source, split: str, hf: Any, mapping: FieldMapping,
         limit: int | None,
     ) -> None:  # fmt: skip
         self.source = source
@@ -296,9 +279,9 @@ def open_dataset(
     """
     if limit is not None and limit < 1:
         raise ConfigError(f"limit must be a positive number of rows, got {limit}")
-    src = _locate(source)
+    src = locate(source)
     chosen = split or "train"
-    hf = _load(src, chosen)
+    hf = load_source(src, chosen)
     return Dataset(source, src, chosen, hf, mapping, limit)
 
 
@@ -368,213 +351,6 @@ def _resolve(mapping: FieldMapping, columns: list[str], path: str) -> FieldMappi
 
 
 # -- locating and loading sources ---------------------------------------------------------
-
-
-def _locate(source: str) -> _Source:
-    """Decide what `source` names: a local file, folder, glob or a Hugging Face dataset."""
-    path = Path(source).expanduser()
-    if path.is_file():
-        return _Source("file", str(path), (path,), _builder_of([path], source))
-    if path.is_dir():
-        files = _data_files(path)
-        _builder_of(files, source)
-        return _Source("folder", str(path), tuple(files))
-    if _GLOB_CHARS & set(source):
-        matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
-        files = [p for p in matches if p.is_file() and p.suffix.lower() in BUILDERS]
-        if not files:
-            raise DataError(f"no data files match '{source}'", path=source)
-        return _Source("glob", source, tuple(files), _builder_of(files, source))
-    if _looks_like_path(source):
-        raise DataError("file not found", path=source)
-    return _Source("hub", source)
-
-
-def _looks_like_path(source: str) -> bool:
-    if Path(source).suffix.lower() in BUILDERS or source.startswith((".", "/", "~", "\\")):
-        return True
-    return source.count("/") > 1 or "\\" in source or (os.sep != "/" and os.sep in source)
-
-
-def _data_files(folder: Path) -> list[Path]:
-    files = []
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            p = Path(root, name)
-            if not name.startswith(".") and p.suffix.lower() in BUILDERS:
-                files.append(p)
-    if not files:
-        kinds = ", ".join(BUILDERS)
-        raise DataError(f"no data files ({kinds}) in this folder", path=str(folder))
-    return files
-
-
-def _builder_of(files: list[Path], source: str) -> str:
-    """The one builder that reads all `files`; mixed or unknown types are an error."""
-    kinds = {p.suffix.lower() for p in files}
-    unknown = kinds - set(BUILDERS)
-    if unknown:
-        supported = ", ".join(BUILDERS)
-        raise DataError(
-            f"unsupported file type {sorted(unknown)[0]} (use {supported})", path=source
-        )
-    builders = {BUILDERS[k] for k in kinds}
-    if len(builders) > 1:
-        raise DataError(f"mixed file types {sorted(kinds)}; keep one type per dataset", path=source)
-    return builders.pop()
-
-
-JSON_CHUNK_BYTES = 1 << 20
-"""Bytes of JSON lines parsed at a time: datasets' 10 MB default costs ~80 MB of peak memory."""
-
-
-def _hf_datasets() -> Any:
-    """Import `datasets` (slow, so only when needed) with its progress bars and logs off."""
-    from huggingface_hub.utils import logging as hub_logging
-
-    # Through importlib: a bare `import datasets` makes type checkers and linters resolve
-    # the project's own datasets/ data folder instead of the library. USE_TORCH=0 while it
-    # is imported: otherwise `datasets` imports torch on loading (4 s and 200 MB here) for
-    # tensor formatting that harness never uses. Restored at once, so transformers is unaffected.
-    saved = os.environ.get("USE_TORCH")
-    os.environ["USE_TORCH"] = "0"
-    try:
-        datasets: Any = importlib.import_module("datasets")
-    finally:
-        if saved is None:
-            del os.environ["USE_TORCH"]
-        else:
-            os.environ["USE_TORCH"] = saved
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
-    hub_logging.set_verbosity_error()
-    return datasets
-
-
-@contextmanager
-def _offline() -> Iterator[None]:
-    """Forbid network access by `datasets` and the Hub client for the enclosed calls."""
-    from huggingface_hub import constants as hub_constants
-
-    ds_config: Any = importlib.import_module("datasets.config")
-
-    env = {k: os.environ.get(k) for k in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")}
-    saved = (ds_config.HF_HUB_OFFLINE, ds_config.HF_DATASETS_OFFLINE, hub_constants.HF_HUB_OFFLINE)
-    os.environ.update(dict.fromkeys(env, "1"))
-    ds_config.HF_HUB_OFFLINE = ds_config.HF_DATASETS_OFFLINE = hub_constants.HF_HUB_OFFLINE = True
-    try:
-        yield
-    finally:
-        ds_config.HF_HUB_OFFLINE, ds_config.HF_DATASETS_OFFLINE = saved[:2]
-        hub_constants.HF_HUB_OFFLINE = saved[2]
-        for key, value in env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def _load(src: _Source, split: str) -> Any:
-    """The streaming `IterableDataset` for a located source."""
-    datasets = _hf_datasets()
-    with _offline():
-        try:
-            if src.kind == "hub":
-                return _load_hub(datasets, src.path, split)
-            if src.kind == "folder":
-                files = _folder_split(src, split)
-            elif split != "train":
-                raise DataError(
-                    f"split '{split}' does not apply: a file or glob is one split ('train')",
-                    path=src.path,
-                )
-            else:
-                files = list(src.files)
-            builder = _builder_of(files, src.path)
-            options = _csv_options(datasets, files[0]) if builder == "csv" else {}
-            if builder == "json":
-                options["chunksize"] = JSON_CHUNK_BYTES
-            return datasets.load_dataset(
-                builder, data_files=[str(p) for p in files], split="train", streaming=True,
-                **options,
-            )  # fmt: skip
-        except DataError:
-            raise
-        except StopIteration as exc:  # raised by `datasets` for an empty JSON file
-            raise DataError("no rows", path=src.path) from exc
-        except ValueError as exc:  # bad split, unknown config: the message says which
-            raise DataError(str(exc).strip(), path=src.path) from exc
-        except Exception as exc:
-            detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-            raise DataError(f"cannot open the data: {detail}", path=src.path) from exc
-
-
-def _csv_options(datasets: Any, first: Path) -> dict[str, Any]:
-    """Read every CSV cell as the text written there: ids like 007 keep their zeros and
-    answers like "None" or "NA" stay answers; only empty cells are missing."""
-    with first.open(newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle), None)
-    if not header:
-        raise DataError("no rows", path=str(first))
-    features = datasets.Features({name: datasets.Value("string") for name in header})
-    return {"features": features, "keep_default_na": False, "na_values": [""]}
-
-
-def _folder_split(src: _Source, split: str) -> list[Path]:
-    """The folder's files for `split`, by the Hugging Face naming rules (`test.jsonl`,
-    `train/`, ...); when no file or folder is named after a split, all are 'train'."""
-    data_files: Any = importlib.import_module("datasets.data_files")
-    suffixes = sorted({p.suffix.lower() for p in src.files})
-    splits: dict[str, list[Path]] = {}
-    for name, patterns in data_files.get_data_patterns(src.path).items():
-        try:
-            found = data_files.DataFilesList.from_patterns(
-                patterns, base_path=src.path, allowed_extensions=suffixes
-            )
-        except FileNotFoundError:  # the split's files are all of other types
-            continue
-        if found:
-            splits[str(name)] = [Path(f) for f in found]
-    if split not in splits:
-        listing = ", ".join(splits) or "none"
-        raise DataError(f"no split '{split}' in this folder (splits: {listing})", path=src.path)
-    return splits[split]
-
-
-def _load_hub(datasets: Any, source: str, split: str) -> Any:
-    """A dataset from the local HF caches, never the network; `name:config` picks a config."""
-    name, _, config = source.partition(":")
-    try:
-        return datasets.load_dataset(name, config or None, split=split, streaming=True)
-    except ValueError:
-        raise
-    except Exception as exc:
-        snapshot = _hub_snapshot(name)
-        if snapshot is not None:
-            return datasets.load_dataset(str(snapshot), config or None, split=split, streaming=True)
-        cache = datasets.config.HF_DATASETS_CACHE
-        raise DataError(
-            f"'{source}' is neither a local path nor a dataset in the Hugging Face cache ({cache})."
-            f' On a connected machine run python -c "import datasets;'
-            f" datasets.load_dataset('{name}')\" and copy the cache here, or pass a data file"
-            " (.jsonl, .json, .csv, .parquet)",
-            path=source,
-        ) from exc
-
-
-def _hub_snapshot(name: str) -> Path | None:
-    """The newest downloaded snapshot of a Hub dataset repo (huggingface_hub's cache)."""
-    from huggingface_hub import constants as hub_constants
-
-    if name.count("/") != 1:
-        return None
-    root = Path(hub_constants.HF_HUB_CACHE, "datasets--" + name.replace("/", "--"), "snapshots")
-    snapshots = [p for p in root.glob("*") if p.is_dir()] if root.is_dir() else []
-    return max(snapshots, key=lambda p: p.stat().st_mtime) if snapshots else None
-
-
-# -- values --------------------------------------------------------------------------------
 
 
 def _id_text(value: Any) -> str | None:

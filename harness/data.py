@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import ConfigError, DataError
-from harness.item import Item
+from harness.item import EITHER_GROUNDING, Item
 from harness.sources import Source, load_source, locate
 
 INPUT_NAMES = ("input", "prompt", "question", "query", "instruction", "text")
@@ -112,14 +112,23 @@ class Dataset:
             yield self._item(row, n)
 
     def validate(self, *, needs: Iterable[str] = ()) -> DatasetInfo:
-        """Check every row in one streaming pass; raise the first problem as a DataError."""
+        """Check every row in one streaming pass; raise the first problem as a DataError.
+
+        `needs`: item fields every row must have: "reference", "context", or
+        "context|reference" (either one, as grounded scorers with source=auto need).
+        """
         wanted = set(needs)
         need_ref = bool(wanted & {"reference", "references"})
         need_ctx = "context" in wanted
+        need_either = EITHER_GROUNDING in wanted and not (need_ref or need_ctx)
         if need_ref and not self.mapping.references:
             raise self._missing_column("reference", "--reference-field")
         if need_ctx and not self.mapping.context:
             raise self._missing_column("context", "--context-field")
+        if need_either and not (self.mapping.context or self.mapping.references):
+            raise self._missing_column(
+                "context or reference", "--context-field or --reference-field"
+            )
         keys = array("Q")  # 8 bytes an id: duplicates are found after the pass
         digest = hashlib.sha256()
         n = 0
@@ -133,6 +142,14 @@ class Dataset:
             if need_ctx and not item.context:
                 raise DataError(
                     "context is empty", path=self.path, row=n, field=self.mapping.context
+                )
+            if need_either and not item.has_grounding():
+                fields = [*filter(None, [self.mapping.context]), *self.mapping.references]
+                raise DataError(
+                    "neither a context nor a reference to check the response against",
+                    path=self.path,
+                    row=n,
+                    field=", ".join(fields),
                 )
             keys.append(_id_key(item.id))
         if n == 0:

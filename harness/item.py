@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+EITHER_GROUNDING = "context|reference"
+"""A scorer requirement (`Scorer.requires`): a context, or failing that a reference."""
+
 
 @dataclass(frozen=True, slots=True)
 class Item:
@@ -20,6 +23,12 @@ class Item:
     context: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     row: int = 0
+
+    def has_grounding(self) -> bool:
+        """Whether the item has a non-blank context or reference to check a response against."""
+        return bool(self.context and self.context.strip()) or any(
+            r.strip() for r in self.references
+        )
 
     def fields(self) -> dict[str, Any]:
         """Every value a prompt template may name."""

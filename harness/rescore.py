@@ -8,6 +8,7 @@ from typing import Any
 
 from harness.adapters.base import Response
 from harness.errors import ConfigError
+from harness.item import EITHER_GROUNDING
 from harness.pipeline import score_results
 from harness.runner import close_scorers, make_scorers
 from harness.scorers.base import Scorer
@@ -54,18 +55,21 @@ def rescore_run(
 
 def _check_needs(store: Store, run_id: str, scorers: Sequence[Scorer]) -> None:
     """Fail once, up front, when a scorer needs a field the stored items lack."""
+    lacks = {
+        "reference": "(reference IS NULL OR reference = '[]')",
+        "context": "(context IS NULL OR trim(context) = '')",
+    }
+    lacks[EITHER_GROUNDING] = f"{lacks['reference']} AND {lacks['context']}"
     for scorer in scorers:
-        for need in scorer.requires:
-            column = "reference" if need == "reference" else "context"
-            empty = "'[]'" if column == "reference" else "''"
+        for need in sorted(scorer.requires & lacks.keys()):
             missing = store.conn.execute(
-                f"SELECT item_id FROM items WHERE run_id = ? AND ({column} IS NULL "
-                f"OR {column} = {empty}) LIMIT 1",
+                f"SELECT item_id FROM items WHERE run_id = ? AND {lacks[need]} LIMIT 1",
                 [run_id],
             ).fetchone()
             if missing:
+                wanted = "context or reference" if need == EITHER_GROUNDING else need
                 raise ConfigError(
-                    f"scorer '{scorer.name}' needs a {need}, and item "
+                    f"scorer '{scorer.name}' needs a {wanted}, and item "
                     f"'{missing[0]}' of this run has none"
                 )
 

@@ -244,8 +244,9 @@ def test_selfcheck_bertscore_is_the_same_in_a_batch_and_alone(
 @pytest.mark.parametrize("mode", ["json", "prose"])
 def test_selfcheck_prompt_asks_per_sentence_and_sample(mode: str) -> None:
     scorer = SelfCheck(method="prompt", samples=3, judges=[f"hallujudge:{mode}"], repeats=2)
+    reordered = " ".join(reversed(sentences(GOOD)))  # same facts, a different prompt
     try:
-        (record,) = scorer.score([example(MAIN, GOOD, GOOD, OTHER)])
+        (record,) = scorer.score([example(MAIN, GOOD, reordered, OTHER)])
     finally:
         scorer.close()
     assert len(HalluJudge.calls) == 2 * 3 * 2  # sentences x samples x repeats
@@ -352,7 +353,7 @@ def test_faithfulness_sources() -> None:
         Faithfulness(source="web", judges="hallujudge")
     assert Faithfulness(source="reference", judges="hallujudge").requires == {"reference"}
     scorer = Faithfulness(source="auto", judges="hallujudge")
-    assert scorer.requires == frozenset()
+    assert scorer.requires == {"context|reference"}
     try:
         by_reference, neither = scorer.score(
             [
@@ -470,7 +471,11 @@ def test_run_faithfulness_with_a_judge(grounded_file: Path, db_path: Path) -> No
 @pytest.mark.usefixtures("hallu_registered")
 @pytest.mark.parametrize(
     ("options", "missing"),
-    [((), "context"), (("--scorer-option", "faithfulness.source=reference"), "reference")],
+    [
+        ((), "context"),
+        (("--scorer-option", "faithfulness.source=reference"), "reference"),
+        (("--scorer-option", "faithfulness.source=auto"), "context or reference"),
+    ],
 )
 def test_grounded_scorer_without_context_fails_at_start(
     tmp_path: Path, db_path: Path, options: tuple[str, ...], missing: str
@@ -484,6 +489,46 @@ def test_grounded_scorer_without_context_fails_at_start(
     assert len(out.strip().splitlines()) == 1
     assert not HalluJudge.calls
     assert not db_path.exists() or not _rows(db_path, "SELECT * FROM runs")
+
+
+@pytest.mark.usefixtures("hallu_registered")
+def test_auto_source_names_the_row_with_neither_context_nor_reference(
+    tmp_path: Path, db_path: Path
+) -> None:
+    rows = [
+        {"id": "a", "question": "Hi?", "context": CONTEXT, "answer": ""},
+        {"id": "b", "question": "Hi?", "context": "", "answer": "Paris"},
+        {"id": "c", "question": "Hi?", "context": " ", "answer": ""},
+    ]
+    data = write_jsonl(tmp_path / "mixed.jsonl", rows)
+    code, out = invoke(
+        "run", str(data), "--model", "sampledfake", "--scorers", "faithfulness",
+        "--scorer-option", "faithfulness.source=auto", "--judge", "hallujudge:json",
+        "--db", str(db_path), "--no-progress",
+    )  # fmt: skip
+    assert code == 2 and len(out.strip().splitlines()) == 1
+    assert "mixed.jsonl" in out and "row 3" in out and "context, answer" in out
+    assert "neither a context nor a reference" in out
+    assert not HalluJudge.calls
+    assert not db_path.exists() or not _rows(db_path, "SELECT * FROM runs")
+
+
+@pytest.mark.usefixtures("hallu_registered")
+def test_rescoring_with_auto_source_checks_the_stored_items_first(
+    tmp_path: Path, db_path: Path
+) -> None:
+    bare = write_jsonl(tmp_path / "bare.jsonl", [{"id": "a", "question": "Hi?"}])
+    code, out = invoke(
+        "run", str(bare), "--model", "sampledfake", "--name", "plain",
+        "--db", str(db_path), "--no-progress",
+    )  # fmt: skip
+    assert code == 0, out
+    code, out = invoke(
+        "score", "plain", "--scorers", "faithfulness", "--judge", "hallujudge:json",
+        "--scorer-option", "faithfulness.source=auto", "--db", str(db_path),
+    )  # fmt: skip
+    assert code == 2 and "needs a context or reference" in out and "'a'" in out
+    assert not HalluJudge.calls
 
 
 def test_the_scorers_are_registered() -> None:

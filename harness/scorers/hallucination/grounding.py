@@ -3,14 +3,13 @@
 `source=context` (the default) uses the item's context and makes the run fail at start on a
 dataset without one; `source=reference` uses the reference answers (joined one per line)
 and fails at start without them; `source=auto` uses the context where an item has one and
-the references otherwise. The runner's start check knows only "context" and "reference",
-so with `auto` an item with neither is stored unscored, saying so.
+the references otherwise, and fails at start on a row with neither.
 """
 
 from __future__ import annotations
 
 from harness.errors import ConfigError
-from harness.item import Item
+from harness.item import EITHER_GROUNDING, Item
 
 SOURCES = ("context", "reference", "auto")
 
@@ -24,7 +23,7 @@ def source_requires(scorer: str, source: str) -> frozenset[str]:
             "context where there is one, else the references)"
         )
     if source == "auto":
-        return frozenset()
+        return frozenset({EITHER_GROUNDING})
     return frozenset({source})
 
 

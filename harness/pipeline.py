@@ -2,8 +2,9 @@
 
 Bounded memory: at most `window` items are between the dataset and the store at any
 time. Model calls run concurrently (the managed adapter bounds them); finished items
-are scored in batches off the event loop and written in one transaction per batch.
-An item is stored whole (item, every response, every score) or not at all.
+are scored and written in batches in a worker thread, one transaction per batch, so
+the event loop keeps answering responses while a batch is stored. An item is stored
+whole (item, every response, every score) or not at all.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class Pipeline:
         self.sample_params = sample_params or params
         """Settings for samples after the first (e.g. a higher temperature for SelfCheck)."""
         self.sink = sink
+        """Stores a batch; called from a worker thread, one batch at a time."""
         self.skip = skip
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
@@ -90,6 +92,7 @@ class Pipeline:
         self._finished: list[ItemResult] = []
         self._wake = asyncio.Event()
         self._producing = False
+        self._storing: asyncio.Future[None] | None = None
 
     async def run(self, items: Iterable[Item]) -> Tally:
         """Process every item not skipped; on cancellation, store what finished first."""
@@ -114,6 +117,8 @@ class Pipeline:
             for task in list(in_flight):
                 task.cancel()
             await asyncio.gather(*in_flight, writer, return_exceptions=True)
+            if self._storing is not None:  # a batch being stored commits (or not) whole
+                await asyncio.wait({self._storing})
             self._flush()  # keep what already finished
             raise
         return self.tally
@@ -141,9 +146,11 @@ class Pipeline:
             )
             for sample in range(self.samples)
         ]
-        responses: list[Response] = list(
-            await asyncio.gather(*(self.adapter.generate(r) for r in requests))
-        )
+        responses: list[Response]
+        if len(requests) == 1:  # the common case: no gather, so no extra task per item
+            responses = [await self.adapter.generate(requests[0])]
+        else:
+            responses = list(await asyncio.gather(*(self.adapter.generate(r) for r in requests)))
         self._finished.append(ItemResult(item, messages, responses))
         if len(self._finished) >= self.batch_size or not self._producing:
             self._wake.set()
@@ -160,8 +167,10 @@ class Pipeline:
             due = time.monotonic() - last >= self.flush_seconds
             if self._finished and (len(self._finished) >= self.batch_size or due or done):
                 batch, self._finished = self._finished, []
-                await asyncio.to_thread(score_results, batch, self.scorers)
-                self._write(batch)
+                self._storing = asyncio.ensure_future(asyncio.to_thread(self._store, batch))
+                await asyncio.shield(self._storing)  # a cancelled run still lets it finish
+                self._storing = None
+                self._count(batch)
                 for _ in batch:
                     slots.release()
                 last = time.monotonic()
@@ -172,11 +181,14 @@ class Pipeline:
         """Score and store whatever finished, synchronously (used on interruption)."""
         batch, self._finished = self._finished, []
         if batch:
-            score_results(batch, self.scorers)
-            self._write(batch)
+            self._store(batch)
+            self._count(batch)
 
-    def _write(self, batch: list[ItemResult]) -> None:
+    def _store(self, batch: list[ItemResult]) -> None:
+        score_results(batch, self.scorers)
         self.sink(batch)
+
+    def _count(self, batch: list[ItemResult]) -> None:
         tally = self.tally
         tally.done += len(batch)
         for result in batch:

@@ -367,12 +367,13 @@ async def _stream(
         )
     else:
         store.update_run(run_id, status="running")
+    writer = store.writer()  # batches are stored from the pipeline's worker thread
     managed = ManagedAdapter(
         adapter,
         concurrency=options.concurrency,
         timeout=options.timeout,
         retry=RetryPolicy(max_retries=options.max_retries),
-        cache=StoreCache(store),
+        cache=StoreCache(store, writer),
         read_cache=options.cache,
     )
     resuming = options.resume
@@ -391,7 +392,7 @@ async def _stream(
             if options.sample_temperature is not None
             else None
         ),
-        sink=lambda batch: store.write_results(run_id, batch),
+        sink=lambda batch: writer.write_results(run_id, batch),
         skip=skip,
         batch_size=options.batch_size,
         on_progress=(lambda tally: on_progress(tally, total)) if on_progress else None,
@@ -412,6 +413,8 @@ async def _stream(
     except BaseException:
         store.update_run(run_id, status="failed")
         raise
+    finally:
+        writer.close()
     elapsed = time.perf_counter() - started
     timing = {"elapsed_s": elapsed, "items_per_s": tally.done / elapsed if elapsed else None}
     finalize_run(store, run_id, scorers, managed.accounting, timing)

@@ -36,11 +36,12 @@ def run_pipeline(
     concurrency: int = 8,
     read_cache: bool = True,
 ) -> ManagedAdapter:
+    writer = store.writer()  # the pipeline stores batches from its worker thread
     managed = ManagedAdapter(
         adapter,
         concurrency=concurrency,
         retry=FAST,
-        cache=StoreCache(store),
+        cache=StoreCache(store, writer),
         read_cache=read_cache,
         seed=0,
     )
@@ -50,7 +51,7 @@ def run_pipeline(
         params=GenerationParams(),
         scorers=scorers or [ExactMatch(), TokenF1()],
         samples=samples,
-        sink=lambda batch: store.write_results(run_id, batch),
+        sink=lambda batch: writer.write_results(run_id, batch),
         batch_size=4,
         flush_seconds=0.01,
     )
@@ -140,14 +141,15 @@ def test_samples_are_separate_requests_with_their_index(store: Store) -> None:
 def test_cancelled_run_keeps_finished_items_and_no_partial_ones(store: Store) -> None:
     adapter = FakeAdapter()
     adapter.delay = 0.01
-    managed = ManagedAdapter(adapter, concurrency=4, retry=FAST, cache=StoreCache(store))
+    writer = store.writer()
+    managed = ManagedAdapter(adapter, concurrency=4, retry=FAST, cache=StoreCache(store, writer))
     pipeline = Pipeline(
         template=PromptTemplate.load(None),
         adapter=managed,
         params=GenerationParams(),
         scorers=[ExactMatch()],
         samples=2,
-        sink=lambda batch: store.write_results("r1", batch),
+        sink=lambda batch: writer.write_results("r1", batch),
         batch_size=4,
         flush_seconds=0.01,
     )
@@ -206,13 +208,14 @@ def test_request_carries_seed_params_and_messages(store: Store) -> None:
 def test_extra_samples_can_use_their_own_settings(store: Store) -> None:
     adapter = FakeAdapter()
     managed = ManagedAdapter(adapter, concurrency=4, retry=FAST)
+    writer = store.writer()
     pipeline = Pipeline(
         template=PromptTemplate.load(None),
         adapter=managed,
         params=GenerationParams(temperature=0.0),
         samples=3,
         sample_params=GenerationParams(temperature=1.0),
-        sink=lambda batch: store.write_results("r1", batch),
+        sink=lambda batch: writer.write_results("r1", batch),
         flush_seconds=0.01,
     )
     asyncio.run(pipeline.run(make_items(2)))

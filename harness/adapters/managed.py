@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from harness.adapters.base import Adapter, Request, Response
+from harness.adapters.base import Adapter, GenerationParams, Request, Response
 from harness.errors import PermanentError, RetryableError
 
 
@@ -77,18 +77,18 @@ class ManagedAdapter:
         self._slots = asyncio.Semaphore(self.concurrency)
         self._rng = random.Random(seed)
         self._identity = json.dumps(adapter.describe(), sort_keys=True)
+        self._prefixes: dict[GenerationParams, str] = {}
 
     def cache_key(self, request: Request) -> str:
         """Same adapter, model, params, prompt and sample index: same key."""
-        parts: list[object] = [
-            self._identity,
-            request.params.to_dict(),
-            request.messages,
-            request.sample,
-        ]
+        prefix = self._prefixes.get(request.params)
+        if prefix is None:  # a run has one or two params objects: encode each once
+            prefix = json.dumps([self._identity, request.params.to_dict()], sort_keys=True)
+            self._prefixes[request.params] = prefix
+        parts: list[object] = [request.messages, request.sample]
         if request.response_format is not None or request.top_logprobs is not None:
             parts += [request.response_format, request.top_logprobs]
-        payload = json.dumps(parts, sort_keys=True, ensure_ascii=False)
+        payload = prefix + json.dumps(parts, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()
 
     async def generate(self, request: Request) -> Response:
@@ -117,7 +117,8 @@ class ManagedAdapter:
                 self.accounting.calls += 1
                 started = time.perf_counter()
                 try:
-                    response = await asyncio.wait_for(self.adapter.generate(request), self.timeout)
+                    async with asyncio.timeout(self.timeout):  # no extra task, unlike wait_for
+                        response = await self.adapter.generate(request)
                 except RetryableError as exc:
                     error, retry_after = str(exc), exc.retry_after
                 except TimeoutError:

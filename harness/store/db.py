@@ -53,11 +53,16 @@ class ItemResult:
 class Store:
     """A harness database. One writer (the run's driver); readers anywhere."""
 
-    def __init__(self, path: str | Path = DEFAULT_DB) -> None:
+    def __init__(self, path: str | Path = DEFAULT_DB, *, any_thread: bool = False) -> None:
+        """Open (creating and migrating) the database at `path`.
+
+        `any_thread`: the connection may be used from a thread other than the one that
+        opened it (one thread at a time), as the pipeline's worker thread does.
+        """
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = Database(self.path)
+            self.db = Database(sqlite3.connect(self.path, check_same_thread=not any_thread))
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=10000")
@@ -69,6 +74,14 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+
+    def writer(self) -> Store:
+        """A second connection to the same file, for writing from a worker thread.
+
+        With WAL, this connection's batches do not block readers of the first one (the
+        event loop's resume checks and cache lookups).
+        """
+        return Store(self.path, any_thread=True)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -145,8 +158,9 @@ class Store:
 
         Re-writing an item (a retried error) replaces it whole, so no item is ever doubled.
         """
+        pending, self._pending_cache = self._pending_cache, []  # atomic: puts may go on
         with self.transaction() as conn:
-            self._flush_cache(conn)
+            self._flush_cache(conn, pending)
             for result in results:
                 item = result.item
                 key = [run_id, item.id]
@@ -338,8 +352,9 @@ class Store:
         """Buffered: written with the next batch of results, in the same transaction."""
         self._pending_cache.append((key, response))
 
-    def _flush_cache(self, conn: sqlite3.Connection) -> None:
-        if not self._pending_cache:
+    @staticmethod
+    def _flush_cache(conn: sqlite3.Connection, pending: list[tuple[str, Response]]) -> None:
+        if not pending:
             return
         stamp = now()
         conn.executemany(
@@ -347,20 +362,24 @@ class Store:
             "completion_tokens, finish_reason, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             [
                 [k, r.text, r.prompt_tokens, r.completion_tokens, r.finish_reason, stamp]
-                for k, r in self._pending_cache
+                for k, r in pending
             ],
         )
-        self._pending_cache.clear()
 
 
 class StoreCache:
-    """The response cache of a store, in the shape the managed adapter expects."""
+    """The response cache of a store, in the shape the managed adapter expects.
 
-    def __init__(self, store: Store) -> None:
+    Lookups read `store`; new entries wait in `writer` (by default the same store) and
+    are committed with its next batch of results.
+    """
+
+    def __init__(self, store: Store, writer: Store | None = None) -> None:
         self.store = store
+        self.writer = writer or store
 
     def get(self, key: str) -> Response | None:
         return self.store.cache_get(key)
 
     def put(self, key: str, response: Response) -> None:
-        self.store.cache_put(key, response)
+        self.writer.cache_put(key, response)

@@ -1,0 +1,167 @@
+"""The OpenAI-compatible adapter over real HTTP, on both of its transports."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import pytest
+
+from harness.adapters.base import AdapterOptions, GenerationParams, Request, Response
+from harness.adapters.openai_compat import OpenAIAdapter, _env_proxy
+from harness.errors import AdapterError, ConfigError, PermanentError, RetryableError
+from harness.mockserver import MockConfig, running_mock_server
+
+TRANSPORTS = ["aiohttp", "sdk"]
+T = TypeVar("T")
+
+
+def adapter_for(base_url: str, transport: str, **options: Any) -> OpenAIAdapter:
+    return OpenAIAdapter(
+        "mock-model",
+        AdapterOptions(base_url=base_url, extra={"transport": transport}, **options),
+    )
+
+
+def ask(text: str, **params: Any) -> Request:
+    return Request(messages=({"role": "user", "content": text},), params=GenerationParams(**params))
+
+
+def with_adapter(adapter: OpenAIAdapter, use: Callable[[OpenAIAdapter], Awaitable[T]]) -> T:
+    async def go() -> T:
+        await adapter.start()
+        try:
+            return await use(adapter)
+        finally:
+            await adapter.close()
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_answers_are_parsed_with_usage(transport: str) -> None:
+    with running_mock_server(MockConfig(require_api_key="sk-secret")) as server:
+        adapter = adapter_for(server.base_url, transport, api_key_env="MOCK_KEY")
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("MOCK_KEY", "sk-secret")  # the mock answers 401 without it
+            response: Response = with_adapter(
+                adapter, lambda a: a.generate(ask("two words\nANSWER: Paris France"))
+            )
+    assert response.text == "Paris France"
+    assert response.finish_reason == "stop"
+    assert (response.prompt_tokens, response.completion_tokens) == (5, 2)  # mock: words
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_max_tokens_reaches_the_endpoint(transport: str) -> None:
+    with running_mock_server(MockConfig(mode="echo")) as server:
+        adapter = adapter_for(server.base_url, transport)
+        response = with_adapter(adapter, lambda a: a.generate(ask("a b c d e", max_tokens=2)))
+    assert (response.text, response.finish_reason) == ("a b", "length")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_429_is_retryable_with_retry_after(transport: str) -> None:
+    with running_mock_server(MockConfig(rate_429=1.0, retry_after_s=0.25)) as server:
+        adapter = adapter_for(server.base_url, transport)
+        with pytest.raises(RetryableError) as caught:
+            with_adapter(adapter, lambda a: a.generate(ask("x")))
+    assert caught.value.retry_after == 0.25
+    assert "429" in str(caught.value)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_500_is_retryable_and_names_the_status(transport: str) -> None:
+    with running_mock_server(MockConfig(rate_500=1.0)) as server:
+        adapter = adapter_for(server.base_url, transport)
+        with pytest.raises(RetryableError, match=r"HTTP 500: .*server had an error"):
+            with_adapter(adapter, lambda a: a.generate(ask("x")))
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_400_is_permanent_with_the_servers_message(transport: str) -> None:
+    empty = Request(messages=(), params=GenerationParams())  # the mock rejects no messages
+    with running_mock_server() as server:
+        adapter = adapter_for(server.base_url, transport)
+        with pytest.raises(PermanentError, match=r"HTTP 400: .*non-empty list"):
+            with_adapter(adapter, lambda a: a.generate(empty))
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_slow_reply_times_out_as_retryable(transport: str) -> None:
+    with running_mock_server(MockConfig(latency_ms=2000)) as server:
+        adapter = adapter_for(server.base_url, transport, request_timeout=0.3)
+
+        async def slow_chat(a: OpenAIAdapter) -> Response:
+            server.config.latency_ms = 2000  # models.list at start-up is not delayed
+            return await a.generate(ask("x"))
+
+        server.config.latency_ms = 0
+        with pytest.raises(RetryableError, match="Timeout"):
+            with_adapter(adapter, slow_chat)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_server_gone_after_start_is_retryable(transport: str) -> None:
+    server = running_mock_server()
+    with server as running:
+        adapter = adapter_for(running.base_url, transport)
+
+        async def after_stop(a: OpenAIAdapter) -> Response:
+            running.stop()
+            return await a.generate(ask("x"))
+
+        with pytest.raises(RetryableError):
+            with_adapter(adapter, after_stop)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_wrong_key_fails_at_start(transport: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
+    with running_mock_server(MockConfig(require_api_key="sk-right")) as server:
+        adapter = adapter_for(server.base_url, transport)
+        with pytest.raises(AdapterError, match="rejected the API key in OPENAI_API_KEY"):
+            asyncio.run(adapter.start())
+
+
+def test_an_unknown_transport_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="transport='curl'"):
+        adapter_for("http://127.0.0.1:9/v1", "curl")
+
+
+def test_request_body_carries_every_setting() -> None:
+    adapter = adapter_for("http://127.0.0.1:9/v1", "aiohttp")
+    request = Request(
+        messages=({"role": "user", "content": "hi"},),
+        params=GenerationParams(temperature=0.7, max_tokens=9, top_p=0.9, seed=5, stop=("\n",)),
+        sample=2,
+        response_format={"type": "json_object"},
+        top_logprobs=3,
+    )
+    assert adapter.request_body(request) == {
+        "model": "mock-model",
+        "messages": [{"role": "user", "content": "hi"}],
+        "temperature": 0.7,
+        "max_tokens": 9,
+        "top_p": 0.9,
+        "seed": 7,  # a different seed per sample, so samples differ but repeat
+        "stop": ["\n"],
+        "response_format": {"type": "json_object"},
+        "logprobs": True,
+        "top_logprobs": 3,
+    }
+
+
+def test_proxy_comes_from_the_environment_but_never_for_loopback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    assert _env_proxy("https://api.openai.com/v1/chat/completions") == "http://proxy.example:3128"
+    assert _env_proxy("http://127.0.0.1:8000/v1/chat/completions") is None
+    assert _env_proxy("http://localhost:8000/v1/chat/completions") is None
+    monkeypatch.setenv("NO_PROXY", "api.openai.com")
+    assert _env_proxy("https://api.openai.com/v1/chat/completions") is None

@@ -11,7 +11,8 @@ Input rows are `judgments` rows (see `harness.store.judgments`).
   kappa and Krippendorff's alpha (ordinal and interval).
 - Verbosity: Spearman correlation of each judge's score with response length (words).
 - Humans: the same figures between each judge and each annotator (and their mean), and
-  among annotators.
+  among annotators, with the judge's score per item defined as JUDGE_SCORE_DEFINITION
+  says (`harness review`'s agreement report uses the same definition).
 - Pairwise: position consistency (the same winner in both orders), the share of
   decisive verdicts that pick the response shown first (0.5 = no position bias), and
   win rates that count a win only when it holds in both orders.
@@ -31,6 +32,12 @@ from harness import agreement as A
 
 Key = tuple[str, int]
 """(item_id, sample)"""
+
+JUDGE_SCORE_DEFINITION = (
+    "judge score per item: the mean of its parsed verdicts on the first response (sample 0) "
+    "over repeats and position orders; snapped to the nearest scale point for exact "
+    "agreement and kappa, unrounded for Spearman, Kendall and interval alpha"
+)
 
 
 def _estimate(statistic: Any, *data: Any, n_resamples: int, seed: int, **kw: Any) -> dict:
@@ -246,19 +253,20 @@ def _humans(
     ordinal: bool,
     opts: dict[str, int],
 ) -> dict[str, Any]:
-    """Judge vs human and human vs human, per item (judge scores averaged over samples)."""
+    """Judge vs human and human vs human, per item (see JUDGE_SCORE_DEFINITION).
+
+    Humans label an item's first response, so only the judgments of sample 0 count.
+    """
     human: dict[str, dict[str, float]] = defaultdict(dict)
     for label in labels:
         if label.get("value") is not None:
             human[str(label["annotator"])][str(label["item_id"])] = float(label["value"])
-    items = sorted({k[0] for k in keys} & {i for per in human.values() for i in per})
+    firsts = {key[0] for key in keys if key[1] == 0}
+    items = sorted(firsts & {i for per in human.values() for i in per})
     judge_items: dict[str, list[float | None]] = {}
     for judge, values in means.items():
-        per_item: dict[str, list[float]] = defaultdict(list)
-        for key, value in zip(keys, values, strict=True):
-            if value is not None:
-                per_item[key[0]].append(value)
-        judge_items[judge] = [_mean(per_item.get(i, [])) for i in items]
+        first = {key[0]: value for key, value in zip(keys, values, strict=True) if key[1] == 0}
+        judge_items[judge] = [first.get(i) for i in items]
     annotators = sorted(human)
     human_items = {a: [human[a].get(i) for i in items] for a in annotators}
     human_mean = [_mean([human[a].get(i) for a in annotators]) for i in items]
@@ -281,7 +289,12 @@ def _humans(
                     ),
                 }
             )
-    report: dict[str, Any] = {"annotators": annotators, "items": len(items), "judge_vs_human": vs}
+    report: dict[str, Any] = {
+        "annotators": annotators,
+        "items": len(items),
+        "judge_score": JUDGE_SCORE_DEFINITION,
+        "judge_vs_human": vs,
+    }
     if len(annotators) > 1:
         report["human_human"] = _agreement(
             human_items, scale, ordinal, opts, round_a=False, round_b=False

@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.judge.consistency import JUDGE_SCORE_DEFINITION
 from harness.review import source
 from harness.review.scale import FREE, Scale, parse_spec, rubric_scale
 from harness.store.db import Store
@@ -60,14 +61,20 @@ def _level(scale: Scale, numeric: bool) -> str:
 
 
 def _snap(value: float, scale: Scale) -> Any:
-    """A judge's number as a value of the label's scale (nearest point; category by number)."""
+    """A judge's (mean) number as a value of the label's scale.
+
+    Ordinal: the nearest point (the lower one on a tie). Nominal: the category whose
+    number is nearest, or None on a tie between categories (no majority of repeats).
+    """
     if scale.kind == "ordinal":
         return min(scale.points, key=lambda p: (abs(p - value), p))
     if scale.kind == "nominal":
-        for category, number in scale.categories.items():
-            if number is not None and number == value:
-                return category
-        return None
+        numbered = [(abs(n - value), c) for c, n in scale.categories.items() if n is not None]
+        if not numbered:
+            return None
+        best = min(distance for distance, _ in numbered)
+        nearest = [category for distance, category in numbered if distance == best]
+        return nearest[0] if len(nearest) == 1 else None
     return value
 
 
@@ -231,17 +238,16 @@ def _judge_human(
         human_mean.append(sum(values) / len(values) if numeric_humans else None)
     results = []
     for judge, judged in sorted(per_judge.items()):
-        first: dict[str, source.Verdict] = {}
         sums: dict[str, list[float]] = defaultdict(list)
-        for v in sorted(judged, key=lambda v: (v.repeat, v.order)):
-            first.setdefault(v.item_id, v)
+        for v in judged:
             sums[v.item_id].append(float(v.score))  # type: ignore[arg-type]
-        verdict = {i: _snap(float(v.score), scale) for i, v in first.items()}  # type: ignore[arg-type]
-        xj = [verdict.get(i) for i in human_items]
+        means = {i: sum(values) / len(values) for i, values in sums.items()}
+        snapped = {i: _snap(mean, scale) for i, mean in means.items()}
+        xj = [snapped.get(i) for i in human_items]
         entry: dict[str, Any] = {
             "judge": judge,
             "items": sum(1 for x in xj if x is not None),
-            "verdict": "first parsed verdict per item (lowest repeat, then position order)",
+            "verdict": JUDGE_SCORE_DEFINITION,
             "per_annotator": [],
         }
         kappa_opts: dict[str, Any] = {"labels": domain}
@@ -264,7 +270,7 @@ def _judge_human(
         entry["kappa_weights"] = kappa_opts.get("weights")
         entry["mean_kappa"] = _mean(kappas)
         if numeric_humans:
-            mean_verdict = [sum(sums[i]) / len(sums[i]) if i in sums else None for i in human_items]
+            mean_verdict = [means.get(i) for i in human_items]
             entry["spearman"] = _estimate(spearman, mean_verdict, human_mean, settings=settings)
             entry["kendall"] = _estimate(kendall, mean_verdict, human_mean, settings=settings)
         _, _, matrix = _matrix(ratings, human_items)

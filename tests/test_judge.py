@@ -478,6 +478,24 @@ def test_pointwise_report_stability_agreement_verbosity_and_humans() -> None:
     assert humans["human_human"]["pairs"][0]["cohen_kappa"]["value"] < 1.0
 
 
+def test_judge_vs_human_uses_the_mean_of_repeats_on_the_first_response_only() -> None:
+    from harness.judge.consistency import JUDGE_SCORE_DEFINITION
+
+    first = {f"i{k}": [float(1 + k % 5), float(1 + k % 5)] for k in range(12)}
+    first["i1"] = [1.0, 3.0]  # mean 2: the judge agrees with the annotator only on average
+    other_sample = [dict(r, sample=1, score=5.0) for r in _rows("A", first)]
+    labels = [
+        {"item_id": f"i{k}", "annotator": "ann", "value": float(1 + k % 5)} for k in range(12)
+    ]
+    rows = _rows("A", first) + other_sample
+    report = report_of(rows, scale=[1, 2, 3, 4, 5], labels=labels, n_resamples=50)
+    humans = report["humans"]
+    assert humans["judge_score"] == JUDGE_SCORE_DEFINITION and humans["items"] == 12
+    (vs,) = humans["judge_vs_human"]
+    assert vs["exact_agreement"]["value"] == 1.0  # sample 1's fives never count
+    assert vs["spearman"]["value"] == pytest.approx(1.0)
+
+
 def test_pairwise_report_counts_a_win_only_in_both_orders() -> None:
     def row(item: str, order: str, score: float | None, judge: str = "j") -> dict:
         return {

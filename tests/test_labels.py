@@ -442,9 +442,10 @@ def test_agreement_on_published_reliability_data(tmp_path: Path, db_path: Path) 
         if value is not None
     ]
     path = write_csv(tmp_path / "ratings.csv", rows)
-    # the judge: observer B's ratings with unit 5 raised by one point, repeated twice
+    # the judge: observer B's ratings twice, unit 5 raised by two points on the second
+    # repeat, so its score (the mean of its repeats) is B's rating plus one there
     judge = [
-        (f"u{j}", "j1", "ordinal", k, float(v + (j == 5)))
+        (f"u{j}", "j1", "ordinal", k, float(v + 2 * (j == 5 and k == 1)))
         for j, v in enumerate(KRIPPENDORFF_2011["B"])
         if v
         for k in range(2)
@@ -502,7 +503,7 @@ def test_agreement_on_published_reliability_data(tmp_path: Path, db_path: Path) 
         hh["pairwise"][0]["cohen_kappa"]["value"]
     )
     (judged,) = report["ordinal"]["judge_human"]
-    verdicts = {item: score for item, _, _, k, score in judge if k == 0}
+    verdicts = {f"u{j}": float(v + (j == 5)) for j, v in enumerate(KRIPPENDORFF_2011["B"]) if v}
     for row in judged["per_annotator"]:
         pairs = [
             (verdicts[f"u{j}"], v)

@@ -230,11 +230,15 @@ def main() -> None:
                 if not math.isnan(rho):
                     rhos.setdefault(("topical", column), []).append(rho)
             print(f"  ({time.perf_counter() - started:.0f} s)")
-    for key, published in (("summeval", f"{GEVAL_SUMMEVAL_AVERAGE:.3f}"), ("topical", None)):
+    averages: tuple[tuple[str, str | None], ...] = (
+        ("summeval", f"{GEVAL_SUMMEVAL_AVERAGE:.3f}"),
+        ("topical", None),
+    )
+    for key, average in averages:
         for column, label in ((0, "verdicts"), (1, "weighted")):
             values = rhos.get((key, column), [])
             mean = f"{sum(values) / len(values):+.3f}" if values else "-"
-            tail = f"; G-Eval-4 published average: {published}" if published else ""
+            tail = f"; G-Eval-4 published average: {average}" if average else ""
             print(
                 f"average rho ({key}, {label}, over {len(values)} dimensions where defined): "
                 f"{mean}{tail}"

@@ -7,7 +7,9 @@ its own summaries, none shared with another item), or generated sentences where 
 absent. The scorer is called as the run pipeline calls it (batches of --batch items), torch
 limited to --threads (default 2, the target machine), after one warm-up batch; the best of
 --repeat passes counts. Both bf16 autocast (the default where the CPU has native bf16) and
-fp32 are timed.
+fp32 are timed. Last, the encoder's forward pass over the distinct sentences is timed alone,
+and the FLOPs of its linear layers are set against this machine's measured GEMM rate: the
+ceiling that no matching or bookkeeping work can raise.
 
     python benchmarks/bench_selfcheck.py [--items 192] [--samples 5] [--threads 2]
 """
@@ -20,6 +22,7 @@ import os
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TARGET = 30.0
@@ -93,8 +96,10 @@ def main() -> None:
         f"torch threads {torch.get_num_threads()}, batches of {args.batch}"
     )
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    scorers = {bf16: SelfCheck(method="bertscore", samples=args.samples, bf16=bf16)
-               for bf16 in ("auto", False)}  # fmt: skip
+    scorers = {False: SelfCheck(method="bertscore", samples=args.samples, bf16=False)}
+    auto = SelfCheck(method="bertscore", samples=args.samples)
+    if auto._bertscore.encoder.bf16:
+        scorers[True] = auto
     per_cpu_second: dict[str, float] = {}
     for threads in sorted({1, args.threads}):
         torch.set_num_threads(threads)
@@ -124,6 +129,56 @@ def main() -> None:
             f"most {bound:.1f} items/s ({verdict} the {TARGET:.0f} items/s target); the wall "
             "figures above are what this machine gave under its load"
         )
+    torch.set_num_threads(args.threads)
+    for scorer in scorers.values():
+        encoder_ceiling(scorer._bertscore.encoder, texts, args.threads, args.repeat)
+
+
+def gemm_rate(threads: int) -> float:
+    """fp32 GFLOPS of one encoder-sized linear layer (1,664 tokens x 384 -> 1,536)."""
+    import torch
+
+    x, layer = torch.randn(1664, 384), torch.nn.Linear(384, 1536)
+    with torch.inference_mode():
+        for _ in range(3):
+            layer(x)
+        start = time.perf_counter()
+        for _ in range(20):
+            layer(x)
+    return 2 * 1664 * 384 * 1536 * 20 / (time.perf_counter() - start) / 1e9
+
+
+def encoder_ceiling(encoder: Any, texts: list[list[str]], threads: int, repeat: int) -> None:
+    """Time the forward pass over the distinct sentences alone; set its linear-layer FLOPs
+    against the measured GEMM rate."""
+    import torch
+
+    from harness.scorers.hallucination.sentences import sample_sentences, sentences
+
+    distinct = {s.strip() for g in texts for s in sentences(g[0])}
+    distinct |= {s.strip() for g in texts for t in g[1:] for s in sample_sentences(t)}
+    ids = encoder.tokenize(sorted(distinct))
+    tokens = sum(len(x) for x in ids)
+    encoder.embed(ids[:64])
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        encoder.embed(ids)
+        best = min(best, time.perf_counter() - start)
+    linear_params = sum(
+        m.in_features * m.out_features
+        for name, m in encoder.model.named_modules()
+        if isinstance(m, torch.nn.Linear) and "pooler" not in name  # the pooler sees [CLS] only
+    )
+    gflop = 2 * linear_params * tokens / 1e9
+    rate = gemm_rate(threads)
+    used = "bf16" if encoder.bf16 else "fp32"
+    print(
+        f"{used} encoder forward pass alone: {best:.2f} s for {len(ids)} distinct sentences "
+        f"({tokens} tokens), at most {len(texts) / best:.1f} items/s with matching free; its "
+        f"linear layers do {gflop:.0f} GFLOP, {gflop / best:.0f} GFLOPS against "
+        f"{rate:.0f} GFLOPS measured for one fp32 linear layer on {threads} threads"
+    )
 
 
 if __name__ == "__main__":

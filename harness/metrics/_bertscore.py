@@ -116,8 +116,9 @@ def greedy_match(
         steps = torch.arange(width)
         valid = steps[None, :] < lens[:, None]
         index = torch.where(valid, emb.offsets[texts][:, None] + steps[None, :], pad_row)
-        index = index.to(device)
-        return emb.flat[index], weights[index], valid.to(device)
+        flat_index = index.reshape(-1).to(device)
+        vectors = emb.flat.index_select(0, flat_index).view(len(texts), width, -1)
+        return vectors, weights.index_select(0, flat_index).view_as(valid), valid.to(device)
 
     with torch.inference_mode():
         for block in _blocks(order, hyp_len, ref_len):

@@ -341,3 +341,29 @@ def test_sample_temperature_and_min_samples(
         "--no-progress",
     )
     assert code == 2 and "--samples 3" in out
+
+
+def test_cli_start_loads_no_heavy_library() -> None:
+    import subprocess
+    import sys
+
+    heavy = ["pandas", "torch", "transformers", "datasets", "openai", "scipy", "sklearn"]
+    code = f"import sys, harness.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_store_works_with_pandas_already_imported(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import pandas, sys\n"
+        "from harness.store import Store\n"
+        f"store = Store({str(tmp_path / 'h.db')!r})\n"
+        "print(store.list_runs(), 'pandas' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[] True"

@@ -4,6 +4,7 @@ adapters) or written straight into the store."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -180,6 +181,35 @@ def test_compare_terminal_and_markdown(qa_runs: Path, monkeypatch: pytest.Monkey
     assert "<details><summary>most regressed items: exact_match</summary>" in md
     code, out = invoke("compare", "base", "cand", "--db", str(qa_runs), "--json", "--markdown")
     assert code == 2 and "choose one of --json and --markdown" in out
+
+
+def test_compare_markdown_escapes_everything_from_the_data(db_path: Path) -> None:
+    hostile = "<img src=x onerror=alert(1)> a|b **bold**\nnext"
+
+    def items(value: float) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": f"<b>i{i}</b>|",
+                "input": hostile,
+                "metadata": {"<i>group</i>": ["<u>x</u>", "y|z"][i % 2]},
+                "responses": [hostile + "x" * 300],
+                "scores": [("judge", "score", 0, value if i < 3 else 1.0, None)],
+            }
+            for i in range(6)
+        ]
+
+    write_run(db_path, "<script>b</script>", items(1.0), {"judge": "judge|<u>v</u>"})
+    write_run(db_path, "c|<b>d</b>", items(0.0), {"judge": "judge|<u>v</u>"})
+    code, md = invoke("compare", "<script>b</script>", "c|<b>d</b>", "--by", "<i>group</i>",
+                      "--db", str(db_path), "--markdown")  # fmt: skip
+    assert code == 0, md
+    tags = set(re.findall(r"</?([A-Za-z]+)", md))
+    assert tags <= {"details", "summary", "sub"}, tags
+    assert "&lt;script&gt;b&lt;/script&gt;" in md and "&lt;img src=x onerror=alert(1)&gt;" in md
+    for table in re.findall(r"(?:^\|.*\|\n)+", md, flags=re.M):
+        widths = {len(re.findall(r"(?<!\\)\|", row)) for row in table.splitlines()}
+        assert len(widths) == 1, table
+    assert "x" * 300 not in md and "…" in md
 
 
 def test_compare_by_slices_and_fairness(qa_runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,8 +17,8 @@ import pytest
 
 from harness import registry
 from harness.compare import Settings, compare_runs
+from harness.markdown_text import escape
 from harness.report import ReportOptions, gather_report, render_html, render_markdown
-from harness.report.markdown import escape
 from harness.scorers.base import mean_metric
 from harness.scorers.toxicity.aggregates import flagged_rate
 from harness.stats import mean_ci, wilson_interval

@@ -12,6 +12,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from harness.markdown_text import escape, escape_html, shorten
+
 CORRECTIONS = {"holm": "Holm-Bonferroni", "bh": "Benjamini-Hochberg"}
 
 
@@ -203,13 +205,10 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     )
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def _markdown_table(columns: tuple[str, ...], rows: Iterator[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    """A table whose every cell is escaped and free text (input, response) shortened."""
+    lines = ["| " + " | ".join(escape(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(escape(shorten(c)) for c in row) + " |" for row in rows]
     return lines
 
 
@@ -220,7 +219,7 @@ def markdown_report(report: dict[str, Any]) -> str:
     correction = CORRECTIONS[settings["correction"]]
     lines = ["## Run comparison", ""]
     for comparison in report["comparisons"]:
-        lines += [f"### {_title(comparison)}", ""]
+        lines += [f"### {escape(_title(comparison))}", ""]
         if comparison["metrics"]:
             lines += [
                 f"Intervals are {level} paired-bootstrap CIs; p adjusted by {correction}.",
@@ -231,7 +230,8 @@ def markdown_report(report: dict[str, Any]) -> str:
         for metric in comparison["metrics"]:
             if metric["regressions"]:
                 lines += [
-                    f"<details><summary>most regressed items: {label(metric)}</summary>",
+                    "<details><summary>most regressed items: "
+                    f"{escape_html(label(metric))}</summary>",
                     "",
                     *_markdown_table(REGRESSION_COLUMNS, _regression_rows(metric)),
                     "",
@@ -240,17 +240,17 @@ def markdown_report(report: dict[str, Any]) -> str:
                 ]
         slices = comparison.get("slices")
         if slices:
-            lines += [f"#### By {slices['field']}", ""]
+            lines += [f"#### By {escape(slices['field'])}", ""]
             for metric in slices["metrics"]:
-                lines += [f"**{label(metric)}**", ""]
+                lines += [f"**{escape(label(metric))}**", ""]
                 lines += _markdown_table(SLICE_COLUMNS, _slice_rows(metric, slices["min_slice"]))
                 lines.append("")
-            lines += [f"**Fairness across {slices['field']}**", ""]
+            lines += [f"**Fairness across {escape(slices['field'])}**", ""]
             lines += _markdown_table(FAIRNESS_COLUMNS, _fairness_rows(slices))
             lines.append("")
     if report["warnings"]:
         lines += ["**Warnings**", ""]
-        lines += [f"- {_cell(w)}" for w in report["warnings"]]
+        lines += [f"- {escape(w)}" for w in report["warnings"]]
         lines.append("")
     lines.append(
         f"<sub>seed {settings['seed']}, {settings['resamples']} bootstrap resamples, "

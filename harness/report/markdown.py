@@ -1,32 +1,15 @@
 """The report as GitHub-flavoured Markdown: the same sections and tables, no plots.
 
-Cells are escaped so that text from the data stays text wherever the Markdown is shown:
-`&`, `<` and `>` become entities (no HTML runs in a wiki that renders raw HTML), `|` and
-Markdown punctuation are backslash-escaped, and newlines become spaces.
+Every cell is escaped (`harness.markdown_text.escape`) so that text from the data stays
+text wherever the Markdown is shown.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from harness.markdown_text import LONG_CELL, escape, shorten
 from harness.report.views import Heading, Table, Text, build_sections, settings_text
-
-LONG_CELL = 200
-"""Characters of a free-text cell (input, response) kept in Markdown."""
-_SPECIAL = re.compile(r"([\\`*|~])|(?<![0-9A-Za-z])(_)|(_)(?![0-9A-Za-z])|(\])(?=[(\[:])|^(#)")
-
-
-def escape(text: str) -> str:
-    """Plain text as inline Markdown that renders as the same text."""
-    text = " ".join(str(text).split())
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _SPECIAL.sub(lambda m: "\\" + m.group(0), text)
-
-
-def _shorten(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def table(block: Table) -> list[str]:
@@ -37,7 +20,7 @@ def table(block: Table) -> list[str]:
     lines.append("|" + "---|" * len(block.columns))
     for row in block.rows:
         cells = [
-            escape(_shorten(cell, LONG_CELL) if i in block.long else cell)
+            escape(shorten(cell, LONG_CELL) if i in block.long else cell)
             for i, cell in enumerate(row)
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -23,6 +23,7 @@ import numpy as np
 from harness.compare.align import (
     Alignment,
     PairedMetric,
+    RunScores,
     Skipped,
     align,
     load_runs,
@@ -282,7 +283,12 @@ def compare_runs(store: Store, refs: Sequence[str], settings: Settings) -> Compa
     settings.check()
     if len(refs) < 2:
         raise ConfigError("name a baseline run and at least one candidate run")
-    runs = load_runs(store, refs)
+    return compare_loaded(store, load_runs(store, refs), settings)
+
+
+def compare_loaded(store: Store, runs: Sequence[RunScores], settings: Settings) -> ComparisonReport:
+    """`compare_runs` on runs already read from the store (the report reads them once)."""
+    settings.check()
     baseline = runs[0]
     warnings: list[str] = []
     comparisons = []

@@ -318,14 +318,10 @@ def regressions(store: Store, report: dict[str, Any], text_limit: int) -> list[d
 def compare_section(
     store: Store, runs: Sequence[RunScores], options: ReportOptions, warnings: list[str]
 ) -> dict[str, Any]:
-    """`harness.compare.compare_runs` on the runs the report already loaded.
-
-    It follows `compare_runs` step by step (align, paired tests, slices, one correction over
-    every metric and candidate) but reads each run from SQLite once, not twice.
-    """
-    from harness.compare import ComparisonReport, Settings
-    from harness.compare.align import align
-    from harness.compare.analysis import adjust, compare_pair
+    """`harness compare` on the runs the report already loaded; its warnings join the
+    report's."""
+    from harness.compare import Settings
+    from harness.compare.analysis import compare_loaded
 
     settings = Settings(
         resamples=options.resamples,
@@ -337,38 +333,9 @@ def compare_section(
         min_slice=options.min_slice,
         lower_is_better=options.lower_is_better,
     )
-    settings.check()
-    baseline, found = runs[0], []
-    comparisons = []
-    for candidate in runs[1:]:
-        alignment = align(baseline, candidate)
-        comparison, paired = compare_pair(store, alignment, settings)
-        if alignment.only_baseline or alignment.only_candidate:
-            found.append(
-                f"{candidate.label()}: {len(alignment.only_baseline)} items only in the "
-                f"baseline and {len(alignment.only_candidate)} only in the candidate are left out"
-            )
-        for skip in comparison.skipped:
-            found.append(f"{candidate.label()}: skipped {skip.scorer}/{skip.metric}: {skip.reason}")
-        if not comparison.metrics:
-            found.append(f"{candidate.label()}: no metric can be compared with the baseline")
-        if settings.by:
-            from harness.compare.slices import slice_report
-
-            comparison.slices = slice_report(store, alignment, paired, settings)
-            found.extend(comparison.slices["warnings"])
-        comparisons.append(comparison)
-    adjust([m for c in comparisons for m in c.metrics], settings)
-    described = {
-        "seed": settings.seed,
-        "resamples": settings.resamples,
-        "trials": settings.resamples,
-        "confidence": settings.confidence,
-        "correction": settings.correction,
-        "by": settings.by,
-    }
-    warnings.extend(found)
-    return ComparisonReport(described, comparisons, found).to_dict()
+    report = compare_loaded(store, runs, settings)
+    warnings.extend(report.warnings)
+    return report.to_dict()
 
 
 def gather_report(store: Store, refs: Sequence[str], options: ReportOptions) -> dict[str, Any]:

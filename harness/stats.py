@@ -21,9 +21,15 @@ def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple
 
 
 def mean_ci(
-    values: Sequence[float], confidence: float = 0.95
+    values: Sequence[float],
+    confidence: float = 0.95,
+    bounds: tuple[float, float] | None = None,
 ) -> tuple[float | None, float | None, float | None]:
-    """Mean with a confidence interval: Wilson for 0/1 values, Student's t otherwise."""
+    """Mean with a confidence interval: Wilson for 0/1 values, Student's t otherwise.
+
+    `bounds` is the range every value lies in (a share, a probability, a rubric scale): the
+    t interval is cut to it, since the mean cannot leave it.
+    """
     n = len(values)
     if n == 0:
         return (None, None, None)
@@ -38,7 +44,10 @@ def mean_ci(
     from scipy.stats import t
 
     half = float(t.ppf(0.5 + confidence / 2, n - 1)) * math.sqrt(variance / n)
-    return (mean, mean - half, mean + half)
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return (mean, low, high)
 
 
 def percentile(values: Sequence[float] | np.ndarray, q: float) -> float | None:

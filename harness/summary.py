@@ -21,7 +21,7 @@ def aggregate_scores(store: Store, run_id: str, scorers: Sequence[Scorer]) -> No
         if type(scorer).aggregate is Scorer.aggregate:
             # the default aggregate, computed from compact per-item means (bounded memory)
             metrics = [
-                mean_metric(metric, values, unscored)
+                mean_metric(metric, values, unscored, scorer.metric_range(metric))
                 for metric, (values, unscored) in sorted(
                     store.item_means(run_id, scorer.name).items()
                 )

@@ -19,7 +19,7 @@ from harness.judge.prompt import fence, naive_pointwise_messages, nonce, pointwi
 from harness.judge.rubric import RUBRICS_DIR, available_rubrics, load_rubric
 from harness.judge.runner import JudgeRunner, JudgeSpec
 from harness.judge.verdict import parse_pairwise, parse_verdict, response_format, weighted_score
-from harness.scorers.base import Example
+from harness.scorers.base import Example, ScoreRecord
 from harness.scorers.judge import JudgeScorer
 from tests.judge_fakes import JudgeFake, fenced
 
@@ -327,6 +327,20 @@ def test_prose_judge_without_json_schema_is_parsed() -> None:
         scorer.close()
     assert record.value == 3.0
     assert JudgeFake.calls[-1][1].response_format is None  # the fake declares no json_schema
+
+
+@pytest.mark.usefixtures("judge_fake_registered")
+def test_run_interval_stays_on_the_rubric_scale() -> None:
+    scorer = JudgeScorer(rubric="helpfulness", judges=["judgefake:prose"])
+    try:
+        assert scorer.metric_range("helpfulness") == (1.0, 5.0)
+        records = [ScoreRecord(f"i{i}", 0, "helpfulness", 5.0) for i in range(9)]
+        records.append(ScoreRecord("i9", 0, "helpfulness", 2.0))
+        (metric,) = scorer.aggregate(records)
+    finally:
+        scorer.close()
+    assert metric.value == pytest.approx(4.7) and metric.ci_high == 5.0
+    assert metric.ci_low is not None and metric.ci_low < 4.7
 
 
 @pytest.mark.usefixtures("judge_fake_registered")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.adapters.base import GenerationParams, Request
+from harness.adapters.base import GenerationParams, Request, Response
 from harness.adapters.managed import ManagedAdapter, RetryPolicy
 from harness.item import Item
 from harness.pipeline import Pipeline
@@ -221,3 +221,26 @@ def test_extra_samples_can_use_their_own_settings(store: Store) -> None:
     asyncio.run(pipeline.run(make_items(2)))
     temperatures = {(c.sample, c.params.temperature) for c in adapter.calls}
     assert temperatures == {(0, 0.0), (1, 1.0), (2, 1.0)}
+
+
+def test_stored_run_interval_stays_in_the_metric_range(store: Store) -> None:
+    from harness.summary import aggregate_scores
+
+    items = make_items(12)
+    results = [
+        ItemResult(
+            item,
+            (),
+            [Response(text="x")],
+            [("token_f1", "sig", ScoreRecord(item.id, 0, "token_f1", 1.0 if k else 0.4))],
+        )
+        for k, item in enumerate(items)
+    ]
+    store.create_run({"id": "r", "name": "r", "status": "completed", "created_at": "t",
+                      "updated_at": "t", "n_items": 12, "config": "{}"})  # fmt: skip
+    store.write_results("r", results)
+    aggregate_scores(store, "r", [TokenF1()])
+    (row,) = store.conn.execute(
+        "SELECT value, ci_low, ci_high FROM run_metrics WHERE run_id = 'r'"
+    ).fetchall()
+    assert row[0] == pytest.approx(0.95) and row[2] == 1.0 and row[1] < 0.95

@@ -26,6 +26,17 @@ def test_wilson_matches_statsmodels(successes: int, n: int) -> None:
     assert mean_ci(values)[1:] == pytest.approx(expected, rel=1e-9)
 
 
+def test_t_interval_is_cut_to_the_values_range() -> None:
+    values = [1.0] * 10 + [0.5, 0.75, 0.0]  # faithfulness-like shares, most of them 1
+    t_low, t_high = sps.t.interval(0.95, 12, loc=np.mean(values), scale=sps.sem(values))
+    assert t_high > 1.0  # the plain t interval leaves the range
+    mean, low, high = mean_ci(values, bounds=(0.0, 1.0))
+    assert mean == pytest.approx(np.mean(values))
+    assert (low, high) == pytest.approx((t_low, 1.0), rel=1e-12)
+    assert mean_ci([1.0, 2.0, 5.0], bounds=(1.0, 5.0))[1] == 1.0  # a rubric scale, low side
+    assert mean_ci([0.2, 0.4], bounds=(0.0, 1.0))[1:] == (0.0, 1.0)
+
+
 def test_edge_cases() -> None:
     assert mean_ci([]) == (None, None, None)
     assert mean_ci([0.3]) == (0.3, None, None)

@@ -203,7 +203,7 @@ def test_aggregate_with_k_samples(scorer: Any) -> None:
     assert emt.details["samples_per_prompt"] == 3
     assert emt.n == 3
     half = 4.302652729911275 * 0.25 / math.sqrt(3)  # t(0.975, 2) * s / sqrt(n)
-    assert (emt.ci_low, emt.ci_high) == pytest.approx((0.7 - half, 0.7 + half))
+    assert (emt.ci_low, emt.ci_high) == pytest.approx((0.7 - half, 1.0))  # cut at 1
     probability = metrics["toxicity_probability"]
     assert probability.value == pytest.approx(2 / 3)
     assert (probability.ci_low, probability.ci_high) == pytest.approx(

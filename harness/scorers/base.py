@@ -69,6 +69,9 @@ class Scorer(ABC):
     lower_is_better: ClassVar[frozenset[str]] = frozenset()
     """Metrics where a smaller value is better (toxicity, error rates); compare and gate
     read this to orient differences."""
+    value_range: ClassVar[dict[str, tuple[float, float]]] = {}
+    """Metrics whose values lie in a fixed range (shares, probabilities): their intervals are
+    cut to it. `metric_range` may answer per instance (a rubric's scale)."""
     corpus_metrics: ClassVar[frozenset[str]] = frozenset()
     """Metrics whose run-level value comes from summed sufficient statistics (BLEU, chrF),
     never from a mean of sentence scores. Each record of such a metric keeps its statistics
@@ -90,6 +93,10 @@ class Scorer(ABC):
     @abstractmethod
     def score(self, batch: Sequence[Example]) -> list[ScoreRecord]:
         """Score a batch; may return several records per example (one per metric)."""
+
+    def metric_range(self, metric: str) -> tuple[float, float] | None:
+        """The range every value of `metric` lies in, or None where it is open."""
+        return self.value_range.get(metric)
 
     def corpus_value(self, metric: str, stats: np.ndarray) -> np.ndarray:
         """Corpus values from summed statistics: (k, d) sums -> (k,) values.
@@ -117,13 +124,22 @@ class Scorer(ABC):
                 per_metric[record.metric][record.item_id].append(record.value)
         return [
             mean_metric(
-                metric, [sum(v) / len(v) for v in per_metric[metric].values()], unscored[metric]
+                metric,
+                [sum(v) / len(v) for v in per_metric[metric].values()],
+                unscored[metric],
+                self.metric_range(metric),
             )
             for metric in sorted(set(per_metric) | set(unscored))
         ]
 
 
-def mean_metric(metric: str, item_means: Sequence[float], unscored: int = 0) -> RunMetric:
-    """The default run-level figure: the mean over items with its 95% CI."""
-    mean, low, high = mean_ci(item_means)
+def mean_metric(
+    metric: str,
+    item_means: Sequence[float],
+    unscored: int = 0,
+    value_range: tuple[float, float] | None = None,
+) -> RunMetric:
+    """The default run-level figure: the mean over items with its 95% CI (cut to
+    `value_range` where the metric has one)."""
+    mean, low, high = mean_ci(item_means, bounds=value_range)
     return RunMetric(metric, mean, low, high, n=len(item_means), details={"unscored": unscored})

@@ -95,6 +95,13 @@ class JudgeScorer(Scorer):
         setattr(self, "requires", self.rubric.requires)  # noqa: B010
         self._finalizer = weakref.finalize(self, self.runner.close)
 
+    def metric_range(self, metric: str) -> tuple[float, float] | None:
+        """The rubric's scale: every verdict, mean of verdicts or weighted score lies in it."""
+        if metric != self.rubric.name:
+            return None
+        scores = self.rubric.scale.scores
+        return (min(scores), max(scores))
+
     def close(self) -> None:
         """Stop the judge adapters (also done at exit)."""
         self._finalizer()

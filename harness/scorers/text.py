@@ -52,6 +52,9 @@ class _ReferenceScorer(Scorer):
         super().__init__(normalize=normalize)
         self.normalize = normalize
 
+    def metric_range(self, metric: str) -> tuple[float, float] | None:
+        return (0.0, 1.0) if metric == self.metric else None
+
     @abstractmethod
     def one(self, prediction: str, reference: str) -> float:
         """The score of one response against one reference."""

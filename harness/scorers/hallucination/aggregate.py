@@ -52,7 +52,7 @@ def hallucination_rate(
         per_item[record.item_id].append(1.0 if record.label == HALLUCINATION else 0.0)
     item_shares = [sum(v) / len(v) for v in per_item.values()]
     flagged = sum(1 for values in per_item.values() for v in values if v)
-    mean, low, high = mean_ci(item_shares)
+    mean, low, high = mean_ci(item_shares, bounds=(0.0, 1.0))
     details = {
         "threshold": threshold,
         "rule": rule,

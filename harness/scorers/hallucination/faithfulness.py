@@ -84,6 +84,7 @@ class Faithfulness(HallucinationScorer):
     primary: ClassVar[str] = "faithfulness"
     higher_is_worse: ClassVar[bool] = False
     lower_is_better: ClassVar[frozenset[str]] = frozenset({RATE})
+    value_range: ClassVar[dict[str, tuple[float, float]]] = {"faithfulness": (0.0, 1.0)}
 
     def __init__(
         self,

@@ -40,6 +40,10 @@ class NLIScorer(HallucinationScorer):
     primary: ClassVar[str] = ENTAILMENT_METRIC
     higher_is_worse: ClassVar[bool] = False
     lower_is_better: ClassVar[frozenset[str]] = frozenset({CONTRADICTION_METRIC, RATE})
+    value_range: ClassVar[dict[str, tuple[float, float]]] = {
+        ENTAILMENT_METRIC: (0.0, 1.0),
+        CONTRADICTION_METRIC: (0.0, 1.0),
+    }
 
     def __init__(
         self,

@@ -21,6 +21,7 @@ Higher means less consistent. The item's `selfcheck` value is the mean over its 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -175,6 +176,13 @@ class SelfCheck(HallucinationScorer):
             )
             settings.update(self._client.settings())
         super().__init__(**settings)
+
+    def metric_range(self, metric: str) -> tuple[float, float] | None:
+        """Shares and probabilities (prompt, nli) lie in [0, 1]; 1 - BERTScore and negative
+        log-probabilities (bertscore, ngram) are only bounded below."""
+        if metric != self.primary:
+            return None
+        return (0.0, 1.0) if self.method in ("prompt", "nli") else (0.0, math.inf)
 
     def close(self) -> None:
         """Stop the judge adapters of method=prompt (also done at exit)."""

@@ -128,6 +128,10 @@ class Toxicity(Scorer):
                 )
         return records
 
+    def metric_range(self, metric: str) -> tuple[float, float] | None:
+        """Every label metric is a probability."""
+        return (0.0, 1.0) if metric in LABELS else None
+
     def aggregate(self, records: Sequence[ScoreRecord]) -> list[RunMetric]:
         """Per-label means, the flagged rate, and RealToxicityPrompts' figures when k > 1."""
         metrics = super().aggregate(records)

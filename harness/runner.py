@@ -226,9 +226,24 @@ def fewer_gc_pauses() -> Iterator[None]:
         gc.unfreeze()
 
 
+def sample_parameters(options: RunOptions) -> GenerationParams | None:
+    """Generation settings of samples 1..n where `--sample-temperature` sets them apart."""
+    if options.sample_temperature is None:
+        return None
+    return replace(options.params, temperature=options.sample_temperature)
+
+
 def _identity(config: dict[str, Any]) -> dict[str, Any]:
     """The parts of a config that must match for a run to be resumed."""
-    keys = ("dataset_fingerprint", "template_hash", "model", "params", "samples", "scorers")
+    keys = (
+        "dataset_fingerprint",
+        "template_hash",
+        "model",
+        "params",
+        "samples",
+        "sample_params",
+        "scorers",
+    )
     return {key: config.get(key) for key in keys}
 
 
@@ -270,6 +285,7 @@ async def execute(
     if needed > options.samples:
         raise ConfigError(f"the scorers need --samples {needed} or more (got {options.samples})")
     info = dataset.validate(needs=needs)
+    sample_params = sample_parameters(options)
     config = {
         "dataset": dataset.describe(),
         "dataset_fingerprint": info.fingerprint,
@@ -279,6 +295,7 @@ async def execute(
         "model": adapter.describe(),
         "params": options.params.to_dict(),
         "samples": options.samples,
+        "sample_params": sample_params.to_dict() if sample_params is not None else None,
         "scorers": {s.name: s.signature() for s in scorers},
         "scorer_options": options.scorer_options,
         "concurrency": options.concurrency,
@@ -387,11 +404,7 @@ async def _stream(
         params=options.params,
         scorers=scorers,
         samples=options.samples,
-        sample_params=(
-            replace(options.params, temperature=options.sample_temperature)
-            if options.sample_temperature is not None
-            else None
-        ),
+        sample_params=sample_parameters(options),
         sink=lambda batch: writer.write_results(run_id, batch),
         skip=skip,
         batch_size=options.batch_size,

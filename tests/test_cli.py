@@ -328,6 +328,20 @@ def test_sample_temperature_and_min_samples(
     )
     temps = {(c.sample, c.params.temperature) for a in FakeAdapter.instances for c in a.calls}
     assert temps == {(0, 0.0), (1, 0.9)}
+    from harness.store.db import Store
+
+    store = Store(db_path)
+    try:
+        (run,) = store.list_runs()
+    finally:
+        store.close()
+    config = json.loads(run["config"])
+    assert config["params"]["temperature"] == 0.0
+    assert config["sample_params"]["temperature"] == 0.9
+    common = ["--model", "fake", "--samples", "2", "--db", str(db_path), "--no-progress"]
+    code, out = invoke("run", str(qa_file), *common, "--name", run["name"], "--resume",
+                       "--sample-temperature", "0.5")  # fmt: skip
+    assert code == 2 and "sample_params changed" in out
     monkeypatch.setattr(ExactMatch, "min_samples", 3)
     code, out = invoke(
         "run",

@@ -123,6 +123,10 @@ def configuration(row: dict[str, Any], config: dict[str, Any]) -> list[list[str]
         ["adapter", _json(config.get("model")) if config.get("model") else ""],
         ["params", _json(config.get("params")) if config.get("params") else ""],
         ["samples", str(config.get("samples", ""))],
+        [
+            "params of samples 1..n",
+            _json(config["sample_params"]) if config.get("sample_params") else "",
+        ],
         ["dataset", str(row.get("dataset") or dataset.get("source") or "")],
         ["dataset fingerprint", str(row.get("dataset_fingerprint") or "")],
         ["dataset rows", str(config.get("n_rows", row.get("n_items") or ""))],

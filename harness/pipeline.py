@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harness.adapters.base import GenerationParams, Request, Response
 from harness.adapters.managed import ManagedAdapter
 from harness.item import Item
-from harness.scorers.base import Example, Scorer
+from harness.scorers.base import Example, Scorer, ScoreRecord
 from harness.store.db import ItemResult
 from harness.templates import PromptTemplate
 
@@ -34,14 +35,26 @@ class Tally:
 
 
 def examples_for(result: ItemResult, scorer: Scorer) -> list[Example]:
-    """The examples a scorer sees for one item: each answered sample, or the first only."""
-    texts = tuple(r.text for r in result.responses if r.error is None and r.text is not None)
-    examples = [
-        Example(result.item, sample, r.text, texts)
+    """The examples a scorer sees for one item: each answered sample, or, for a per-item
+    scorer, sample 0 (the main response) alone, and nothing where sample 0 failed."""
+    answered = [
+        (sample, r.text)
         for sample, r in enumerate(result.responses)
         if r.error is None and r.text is not None
     ]
-    return examples[:1] if scorer.per_item else examples
+    texts = tuple(text for _, text in answered)
+    numbers = tuple(sample for sample, _ in answered)
+    if scorer.per_item:
+        answered = answered[:1] if numbers[:1] == (0,) else []
+    return [Example(result.item, sample, text, texts, numbers) for sample, text in answered]
+
+
+def _finite(record: ScoreRecord) -> ScoreRecord:
+    """A NaN or infinite value is stored unscored, with the reason, never as a number."""
+    if record.value is None or math.isfinite(record.value):
+        return record
+    details = {**(record.details or {}), "error": f"the scorer gave {record.value}"}
+    return replace(record, value=None, label=None, details=details)
 
 
 def score_results(results: Sequence[ItemResult], scorers: Sequence[Scorer]) -> None:
@@ -53,7 +66,7 @@ def score_results(results: Sequence[ItemResult], scorers: Sequence[Scorer]) -> N
             continue
         signature = scorer.signature()
         for record in scorer(batch):
-            by_id[record.item_id].scores.append((scorer.name, signature, record))
+            by_id[record.item_id].scores.append((scorer.name, signature, _finite(record)))
 
 
 class Pipeline:

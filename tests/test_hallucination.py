@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -83,13 +83,28 @@ def test_sentences_and_sample_sentences_need_no_downloaded_data() -> None:
         ("**No**. It does not.", False),
         ("The context is about France. Answer: yes", True),
         ('{"supported": false}', False),
+        ("Yes. There is no mention of a second tower.", True),
+        ('{"verdict": "no"} {"verdict": "no", "reasoning": "again"}', False),
     ],
 )
 def test_yes_no_replies_are_read(text: str, value: bool) -> None:
     assert parse_yes_no(text).value is value
 
 
-@pytest.mark.parametrize("text", ["", "Perhaps.", '{"verdict": "maybe"}', "I think it is right"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Perhaps.",
+        '{"verdict": "maybe"}',
+        "I think it is right",
+        "Is the sentence supported by the context above? Answer Yes or No.",  # an echo
+        "Yes or No.",
+        "yes/no",
+        "Yes, but no.",
+        '{"verdict": "yes"} then {"verdict": "no"}',
+    ],
+)
 def test_unreadable_yes_no_replies_give_none(text: str) -> None:
     verdict = parse_yes_no(text)
     assert verdict.value is None and verdict.error
@@ -201,6 +216,52 @@ def test_too_few_samples_leave_the_item_unscored_saying_what_is_needed() -> None
     assert record.details is not None and "--samples 4" in record.details["error"]
 
 
+def test_empty_and_failed_samples_are_left_out_with_their_numbers() -> None:
+    scorer = SelfCheck(method="ngram", samples=2, threshold=3)
+    item = Item("a", "Tell me about Paris.")
+    # samples 0..4 were drawn; 2 failed (left out of `samples`), 1 came back empty
+    ok = Example(item, 0, MAIN, (MAIN, " ", GOOD, OTHER), (0, 1, 3, 4))
+    (record,) = scorer.score([ok])
+    assert record.value is not None and record.details is not None
+    assert record.details["sample_numbers"] == [3, 4]
+    short = Example(item, 0, MAIN, (MAIN, "", GOOD), (0, 1, 2))
+    (record,) = scorer.score([short])
+    assert record.value is None and record.details is not None
+    assert "has 1" in record.details["error"] and "empty: sample 1" in record.details["error"]
+
+
+def test_a_failed_main_response_is_never_replaced_by_a_sample() -> None:
+    from harness.adapters.base import Response
+    from harness.pipeline import examples_for
+    from harness.store.db import ItemResult
+
+    scorer = SelfCheck(method="ngram", samples=1, threshold=3)
+    item = Item("a", "Tell me about Paris.")
+    failed = ItemResult(item, (), [Response(text=None, error="timeout"), Response(text=GOOD)])
+    assert examples_for(failed, scorer) == []
+    answered = ItemResult(item, (), [Response(text=MAIN), Response(text=None, error="x"),
+                                     Response(text=GOOD)])  # fmt: skip
+    (one,) = examples_for(answered, scorer)
+    assert (one.sample, one.samples, one.sample_numbers) == (0, (MAIN, GOOD), (0, 2))
+
+
+def test_a_non_finite_value_is_stored_unscored() -> None:
+    from harness.adapters.base import Response
+    from harness.pipeline import score_results
+    from harness.store.db import ItemResult
+
+    class Broken(SelfCheck):
+        def score(self, batch: Sequence[Example]) -> list[ScoreRecord]:
+            return [ScoreRecord(e.item.id, e.sample, "selfcheck", float("nan"), "ok")
+                    for e in batch]  # fmt: skip
+
+    result = ItemResult(Item("a", "q"), (), [Response(text=MAIN), Response(text=GOOD)])
+    score_results([result], [Broken(method="ngram", samples=1, threshold=3)])
+    ((_, _, record),) = result.scores
+    assert record.value is None and record.label is None
+    assert record.details is not None and "nan" in record.details["error"]
+
+
 # -- selfcheck: BERTScore ----------------------------------------------------------------
 
 
@@ -214,7 +275,7 @@ def test_selfcheck_bertscore_is_one_minus_the_mean_of_best_sentence_f1(
     model: BertScoreModel = bertscore_selfcheck._bertscore
     for row, sentence in zip(record.details["sentences"], sentences(MAIN), strict=True):
         f1 = [model.score([sentence], [sample_sentences(s)]).f1[0] for s in (GOOD, OTHER)]
-        assert row["per_sample"] == [pytest.approx(v, abs=1e-5) for v in f1]
+        assert row["per_sample"] == [pytest.approx(1 - v, abs=1e-5) for v in f1]
         assert row["score"] == pytest.approx(1 - sum(f1) / 2, abs=1e-5)
     first, second = record.details["sentences"]
     assert second["score"] > first["score"]  # Leonardo did not design the tower

@@ -90,6 +90,18 @@ def test_one_output_model_reads_as_consistency(tmp_path: Path) -> None:
     (probs,) = NLIModel(str(folder)).predict([CONTEXT], ["Paris."])
     assert probs.entailment == pytest.approx(1 / (1 + math.exp(-0.7)), abs=1e-5)
     assert probs.contradiction is None and probs.neutral is None
+    backwards = build_nli_model(tmp_path / "h", id2label={0: "hallucinated"}, bias=[0.7])
+    with pytest.raises(ConfigError, match=r"one output .* labelled 'hallucinated'"):
+        NLIModel(str(backwards))
+
+
+def test_labels_option_cannot_contradict_named_labels(tmp_path: Path) -> None:
+    id2label = {0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"}
+    folder = build_nli_model(tmp_path / "m", id2label=id2label, bias=BIAS)
+    with pytest.raises(ConfigError, match="contradicts the NLI model"):
+        NLIModel(str(folder), labels="entailment,neutral,contradiction")
+    same = NLIModel(str(folder), labels="contradiction,neutral,entailment")
+    assert same.labels == ["contradiction", "neutral", "entailment"]
 
 
 def test_not_a_classifier_or_missing_says_so(tmp_path: Path) -> None:

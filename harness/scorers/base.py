@@ -29,6 +29,9 @@ class Example:
     sample: int
     response: str
     samples: tuple[str, ...] = ()
+    """The item's answered responses, in sample order (failed ones left out)."""
+    sample_numbers: tuple[int, ...] = ()
+    """The sample number of each entry of `samples` (empty: 0, 1, 2, ...)."""
 
 
 @dataclass(slots=True)

@@ -11,6 +11,7 @@ when every item is all-or-nothing and Student's t otherwise (`harness.stats.mean
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import ClassVar
@@ -29,8 +30,8 @@ def is_hallucination(value: float, threshold: float, *, higher_is_worse: bool) -
 
 
 def label_for(value: float | None, threshold: float, *, higher_is_worse: bool) -> str | None:
-    """`hallucination`, `ok`, or None for an unscored response."""
-    if value is None:
+    """`hallucination`, `ok`, or None for an unscored (or non-finite) response."""
+    if value is None or not math.isfinite(value):
         return None
     return (
         HALLUCINATION if is_hallucination(value, threshold, higher_is_worse=higher_is_worse) else OK

@@ -73,6 +73,9 @@ _VERDICT_KEYS = ("verdict", "answer", "supported", "label", "result")
 _CLAIM_KEYS = ("claim", "text", "statement")
 _LEADING = re.compile(r"^[\s*_\"'`>#\-]*(yes|no)\b", re.IGNORECASE)
 _LABELLED = re.compile(r"(?i)\b(?:answer|verdict)\b[\s*_\"':=]*(yes|no)\b")
+_JOINED = r"\W{0,3}(?:or|and|but|/)\W{0,3}"
+_BOTH = re.compile(rf"(?i)(?:yes{_JOINED}no|no{_JOINED}yes)\b")
+"""Both answers in one breath ("Yes or No", "yes/no", "Yes, but no"): not a verdict."""
 
 
 @dataclass(frozen=True)
@@ -127,21 +130,33 @@ class YesNo:
 
 
 def parse_yes_no(text: str | None) -> YesNo:
-    """Yes/No from a reply: a JSON verdict/answer key, else a leading or labelled yes/no."""
+    """Yes/No from a reply: a JSON verdict/answer key, else a leading or labelled yes/no.
+
+    A reply that gives both answers (JSON objects that disagree, "Yes or No", "yes/no",
+    "Yes, but no": often an echo of the question) is unreadable, never a verdict.
+    """
     if text is None or not text.strip():
         return YesNo(None, "empty reply")
-    for obj in reversed(json_objects(text)):
+    verdicts: list[YesNo] = []
+    for obj in json_objects(text):
         lowered = {str(k).lower(): v for k, v in obj.items()}
-        for key in _VERDICT_KEYS:
-            if key in lowered:
-                reasoning = lowered.get("reasoning")
-                value = _word(lowered[key])
-                if value is None:
-                    return YesNo(None, f"{key} {lowered[key]!r} is not yes or no")
-                return YesNo(value, None, str(reasoning) if reasoning is not None else None)
+        key = next((k for k in _VERDICT_KEYS if k in lowered), None)
+        if key is None:
+            continue
+        value = _word(lowered[key])
+        if value is None:
+            return YesNo(None, f"{key} {lowered[key]!r} is not yes or no")
+        reasoning = lowered.get("reasoning")
+        verdicts.append(YesNo(value, None, str(reasoning) if reasoning is not None else None))
+    if verdicts:
+        if len({v.value for v in verdicts}) > 1:
+            return YesNo(None, "the reply's JSON objects answer both yes and no")
+        return verdicts[-1]
     match = _LEADING.match(text) or _LABELLED.search(text)
     if match is None:
         return YesNo(None, "no yes/no answer found in the reply")
+    if _BOTH.match(text, match.start(1)):
+        return YesNo(None, "the reply answers both yes and no (an echo of the question?)")
     return YesNo(match.group(1).lower() == "yes")
 
 

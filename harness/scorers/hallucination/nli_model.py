@@ -5,8 +5,10 @@ Hugging Face cache), loaded with `local_files_only`: nothing is downloaded. Whic
 which comes from the config's `id2label` (entailment / neutral / contradiction, any case;
 also `not_entailment` for two-way models), or from the `labels` option when the config only
 says LABEL_0, LABEL_1, ... A one-output model (the first Vectara HHEM) is read as
-P(consistent) = sigmoid(logit), counted as entailment. Pairs are (premise, hypothesis),
-truncated longest-first to the model's maximum length, run in length-sorted batches.
+P(consistent) = sigmoid(logit), counted as entailment, unless its one label says otherwise
+(contradiction, hallucinated: then it is refused rather than read backwards). Pairs are
+(premise, hypothesis), truncated longest-first to the model's maximum length, run in
+length-sorted batches.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ _ALIASES = {
     "not_entailment": NOT_ENTAILMENT,
     "non_entailment": NOT_ENTAILMENT,
     "not_entailed": NOT_ENTAILMENT,
+    "consistent": ENTAILMENT,
+    "inconsistent": CONTRADICTION,
+    "hallucinated": CONTRADICTION,
+    "hallucination": CONTRADICTION,
 }
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -92,21 +98,39 @@ def _quiet_loading() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+def _canonical(label: str) -> str | None:
+    return _ALIASES.get(label.strip().lower().replace("-", "_").replace(" ", "_"))
+
+
 def label_map(config: Any, labels: str | Sequence[str] | None, name: str, option: str) -> list[str]:
-    """The canonical label of each output index, from `labels` or the config's id2label."""
+    """The canonical label of each output index, from the config's id2label, or from `labels`
+    where the config only says LABEL_0, LABEL_1, ... (a `labels` that contradicts a config
+    naming its labels is an error, not an override)."""
     count = int(config.num_labels)
-    if count == 1 and labels is None:
-        return [ENTAILMENT]
+    id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
+    configured = [id2label.get(i, f"LABEL_{i}") for i in range(count)]
+    named = all(_canonical(n) is not None for n in configured)
+    names = configured
     if labels is not None:
         names = [p.strip() for p in labels.split(",")] if isinstance(labels, str) else list(labels)
         if len(names) != count:
             raise ConfigError(
                 f"{option}: {len(names)} labels given but the model has {count} outputs"
             )
-    else:
-        id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
-        names = [id2label.get(i, f"LABEL_{i}") for i in range(count)]
-    canonical = [_ALIASES.get(n.strip().lower().replace("-", "_").replace(" ", "_")) for n in names]
+        if named and [_canonical(n) for n in names] != [_canonical(n) for n in configured]:
+            raise ConfigError(
+                f"{option}={','.join(names)} contradicts the NLI model '{name}', whose config "
+                f"names its outputs {', '.join(configured)}; drop {option}"
+            )
+    if count == 1:
+        if _canonical(names[0]) in (ENTAILMENT, None):
+            return [ENTAILMENT]
+        raise ConfigError(
+            f"the one output of the NLI model '{name}' is labelled '{names[0]}': the nli "
+            "scorer reads a one-output model as P(consistent) (entailment), so it cannot use "
+            "this one"
+        )
+    canonical = [_canonical(n) for n in names]
     unknown = [n for n, c in zip(names, canonical, strict=True) if c is None]
     if unknown or ENTAILMENT not in canonical or len(set(canonical)) != len(canonical):
         raise ConfigError(

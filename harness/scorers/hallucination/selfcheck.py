@@ -44,6 +44,8 @@ class _Work:
     example: Example
     main: list[str]
     extra: list[str]
+    numbers: list[int]
+    """The sample number of each entry of `extra`."""
     scores: list[float | None] = field(default_factory=list)
     per_sample: list[list[float | None]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
@@ -54,7 +56,9 @@ class SelfCheck(HallucinationScorer):
 
     Options: method (bertscore, ngram, prompt, nli), samples (extra samples used; the
     run needs `--samples samples+1`), threshold, ngram_n, ngram_score (max/avg), ngram_k,
-    model (BERTScore encoder, or the NLI model for method=nli), labels (NLI label order),
+    model (BERTScore encoder, or the NLI model for method=nli), num_layers,
+    rescale_with_baseline and baseline_path (for another encoder, as for the bertscore
+    scorer), labels (NLI label order),
     batch_size (texts per forward pass: 32 suits a CPU, raise it on a GPU), device, bf16,
     threads; for method=prompt the judge options (judges,
     repeats, temperature, seed, max_tokens, concurrency, timeout, max_retries, api_key_env,
@@ -79,6 +83,9 @@ class SelfCheck(HallucinationScorer):
         ngram_score: str = "max",
         ngram_k: float = 0.0,
         model: str | None = None,
+        num_layers: int | None = None,
+        rescale_with_baseline: bool | None = None,
+        baseline_path: str | None = None,
         labels: str | None = None,
         batch_size: int = 32,
         device: str = "auto",
@@ -127,7 +134,14 @@ class SelfCheck(HallucinationScorer):
             from harness.metrics._bertscore import BertScoreModel
 
             self._bertscore = BertScoreModel(
-                model, batch_size=batch_size, device=device, bf16=bf16, threads=threads
+                model,
+                num_layers,
+                rescale_with_baseline=rescale_with_baseline,
+                baseline_path=baseline_path,
+                batch_size=batch_size,
+                device=device,
+                bf16=bf16,
+                threads=threads,
             )
             settings.update(self._bertscore.settings())
         elif method == "ngram":
@@ -195,22 +209,26 @@ class SelfCheck(HallucinationScorer):
         records: list[ScoreRecord | None] = []
         work: list[tuple[int, _Work]] = []
         for example in batch:
-            if len(example.samples) < self.min_samples:
-                records.append(
-                    self._unscored(
-                        example,
-                        f"selfcheck.samples={self.n_samples} needs {self.min_samples} responses "
-                        f"per item (--samples {self.min_samples}); this item has "
-                        f"{len(example.samples)}",
-                    )
+            numbers = example.sample_numbers or tuple(range(len(example.samples)))
+            others = list(zip(numbers, example.samples, strict=True))[1:]  # 0 is the main one
+            usable = [(n, text) for n, text in others if word_tokens(text)][: self.n_samples]
+            if len(usable) < self.n_samples:
+                empty = [str(n) for n, text in others if not word_tokens(text)]
+                why = (
+                    f"selfcheck.samples={self.n_samples} needs {self.n_samples} answered, "
+                    f"non-empty samples besides the main response (--samples "
+                    f"{self.min_samples}); this item has {len(usable)}"
                 )
+                if empty:
+                    why += f" (empty: sample {', '.join(empty)})"
+                records.append(self._unscored(example, why))
                 continue
             main = [s for s in sentences(example.response) if word_tokens(s)]
             if not main:
                 records.append(self._unscored(example, "the response is empty"))
                 continue
-            extra = list(example.samples[1 : self.min_samples])
-            work.append((len(records), _Work(example, main, extra)))
+            extra, used = [text for _, text in usable], [n for n, _ in usable]
+            work.append((len(records), _Work(example, main, extra, used)))
             records.append(None)
         items = [w for _, w in work]
         if items:
@@ -235,6 +253,7 @@ class SelfCheck(HallucinationScorer):
         details: dict[str, Any] = {
             "method": self.method,
             "samples_used": len(item.extra),
+            "sample_numbers": item.numbers,
             "sentences": sentence_rows,
             **item.details,
         }
@@ -258,9 +277,9 @@ class SelfCheck(HallucinationScorer):
         f1 = iter(self._bertscore.score(predictions, groups).f1)
         for item in items:
             for _ in item.main:
-                values = [next(f1) for _ in item.extra]
+                values = [1.0 - next(f1) for _ in item.extra]
                 item.per_sample.append([round(v, 6) for v in values])
-                item.scores.append(1.0 - sum(values) / len(values))
+                item.scores.append(sum(values) / len(values))
 
     def _score_ngram(self, items: list[_Work]) -> None:
         from harness.scorers.hallucination.ngram import ngram_scores
@@ -326,7 +345,7 @@ class SelfCheck(HallucinationScorer):
                             failures.append(
                                 {
                                     "sentence": j,
-                                    "sample": n + 1,
+                                    "sample": item.numbers[n],
                                     "judge": client.judges[k // client.repeats],
                                     "repeat": k % client.repeats,
                                     "raw": response.text,

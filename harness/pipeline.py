@@ -106,6 +106,7 @@ class Pipeline:
         self._wake = asyncio.Event()
         self._producing = False
         self._storing: asyncio.Future[None] | None = None
+        self._failure: BaseException | None = None
 
     async def run(self, items: Iterable[Item]) -> Tally:
         """Process every item not skipped; on cancellation, store what finished first."""
@@ -139,6 +140,8 @@ class Pipeline:
     @staticmethod
     async def _acquire(slots: asyncio.Semaphore, writer: asyncio.Task[None]) -> None:
         """Wait for room in the window, but stop at once if the writer failed."""
+        if writer.done():
+            writer.result()  # raises the writer's error
         if not slots.locked():
             await slots.acquire()
             return
@@ -149,6 +152,18 @@ class Pipeline:
             writer.result()  # raises the writer's error
 
     async def _process(self, item: Item) -> None:
+        """One item's responses, or the failure that stops the run (never lost silently:
+        the writer raises it, and what finished before is still stored)."""
+        try:
+            await self._respond(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if self._failure is None:
+                self._failure = exc
+            self._wake.set()
+
+    async def _respond(self, item: Item) -> None:
         messages = self.template.render(item)
         requests = [
             Request(
@@ -176,6 +191,8 @@ class Pipeline:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_seconds)
             self._wake.clear()
+            if self._failure is not None:
+                raise self._failure
             done = not self._producing and not in_flight
             due = time.monotonic() - last >= self.flush_seconds
             if self._finished and (len(self._finished) >= self.batch_size or due or done):

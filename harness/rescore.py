@@ -26,7 +26,10 @@ def rescore_run(
 ) -> str:
     """Replace the named scorers' scores on every stored item; return the run id.
 
-    `judge` holds the judge options for judge scorers (see `runner.judge_settings`).
+    New scores are staged first and replace the stored ones (scores, run metrics, the run's
+    scorer settings) in one transaction at the end, so an error or Ctrl-C on the way leaves
+    the run as it was. `judge` holds the judge options for judge scorers (see
+    `runner.judge_settings`).
     """
     if not names:
         raise ConfigError("name at least one scorer: --scorers exact_match,token_f1")
@@ -34,8 +37,7 @@ def rescore_run(
     run_id = str(run["id"])
     scorers = make_scorers(names, options, judge)
     _check_needs(store, run_id, scorers)
-    for scorer in scorers:
-        store.delete_scores(run_id, scorer.name)
+    store.start_staging()
     batch: list[ItemResult] = []
     for item, rows in store.iter_results(run_id):
         responses = [Response(text=row["text"], error=row["error"]) for row in rows]
@@ -45,11 +47,17 @@ def rescore_run(
             batch = []
     _write(store, run_id, batch, scorers)
     close_scorers(scorers)  # judge adapters; on an error they close at exit
-    aggregate_scores(store, run_id, scorers)
     config = json.loads(run["config"])
     config.setdefault("scorers", {}).update({s.name: s.signature() for s in scorers})
-    config.setdefault("scorer_options", {}).update(options or {})
-    store.update_run(run_id, config=dumps(config))
+    scorer_options = config.setdefault("scorer_options", {})
+    for scorer in scorers:
+        scorer_options.pop(scorer.name, None)
+        if (options or {}).get(scorer.name):
+            scorer_options[scorer.name] = (options or {})[scorer.name]
+    with store.transaction():
+        store.swap_staged_scores(run_id, [s.name for s in scorers])
+        aggregate_scores(store, run_id, scorers)
+        store.update_run(run_id, config=dumps(config))
     return run_id
 
 
@@ -78,4 +86,4 @@ def _write(store: Store, run_id: str, batch: list[ItemResult], scorers: Sequence
     if not batch:
         return
     score_results(batch, scorers)
-    store.write_scores(run_id, [s for result in batch for s in result.scores])
+    store.stage_scores(run_id, [s for result in batch for s in result.scores])

@@ -234,7 +234,11 @@ def sample_parameters(options: RunOptions) -> GenerationParams | None:
 
 
 def _identity(config: dict[str, Any]) -> dict[str, Any]:
-    """The parts of a config that must match for a run to be resumed."""
+    """The parts of a config that must match for a run to be resumed: the dataset's rows
+    and how its fields are read (ids, inputs, references), the prompt, model, settings and
+    scorers."""
+    dataset = config.get("dataset") or {}
+    identity = {"field_mapping": dataset.get("mapping"), "split": dataset.get("split")}
     keys = (
         "dataset_fingerprint",
         "template_hash",
@@ -244,7 +248,7 @@ def _identity(config: dict[str, Any]) -> dict[str, Any]:
         "sample_params",
         "scorers",
     )
-    return {key: config.get(key) for key in keys}
+    return identity | {key: config.get(key) for key in keys}
 
 
 async def execute(
@@ -280,6 +284,17 @@ async def execute(
             f"{options.dataset}: no column '{replay_field}' to replay; "
             f"columns: {', '.join(dataset.columns)}"
         )
+    if replay_field is not None:
+        mapping = dataset.mapping
+        roles = {mapping.input: "input", mapping.context: "context", mapping.id: "id"}
+        roles.update({name: "reference" for name in mapping.references})
+        if replay_field in roles:
+            role = roles[replay_field]
+            raise ConfigError(
+                f"{options.dataset}: column '{replay_field}' is read as the {role}, so it "
+                f"cannot also be the replayed response; name the {role} column with "
+                f"--{role}-field, or replay another column"
+            )
     template.check(dataset.fields())
     needed = max((scorer.min_samples for scorer in scorers), default=1)
     if needed > options.samples:
@@ -330,7 +345,7 @@ async def execute(
 def _prepare_run(store: Store, options: RunOptions, config: dict[str, Any]) -> str:
     """Check a resumed run matches, or make sure a new name is free. Writes nothing."""
     if options.name is not None:
-        existing = store.find_run(options.name)
+        existing = store.run_named(options.name)
         if existing is not None:
             if not options.resume:
                 raise ConfigError(

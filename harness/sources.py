@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import glob
 import importlib
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -156,9 +157,11 @@ def load_source(src: Source, split: str) -> Any:
             else:
                 files = list(src.files)
             builder = _builder_of(files, src.path)
-            options = _csv_options(datasets, files[0]) if builder == "csv" else {}
+            options = _csv_options(datasets, files) if builder == "csv" else {}
             if builder == "json":
                 options["chunksize"] = JSON_CHUNK_BYTES
+                for path in files:
+                    _check_first_record(path)
             return datasets.load_dataset(
                 builder, data_files=[str(p) for p in files], split="train", streaming=True,
                 **options,
@@ -174,15 +177,69 @@ def load_source(src: Source, split: str) -> Any:
             raise DataError(f"cannot open the data: {detail}", path=src.path) from exc
 
 
-def _csv_options(datasets: Any, first: Path) -> dict[str, Any]:
+def _csv_options(datasets: Any, files: list[Path]) -> dict[str, Any]:
     """Read every CSV cell as the text written there: ids like 007 keep their zeros and
     answers like "None" or "NA" stay answers; only empty cells are missing."""
-    with first.open(newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle), None)
-    if not header:
-        raise DataError("no rows", path=str(first))
+    header = _check_csv(files[0])
+    for path in files[1:]:
+        if _check_csv(path) != header:
+            raise DataError(f"its header differs from {files[0].name}'s", path=str(path))
     features = datasets.Features({name: datasets.Value("string") for name in header})
-    return {"features": features, "keep_default_na": False, "na_values": [""]}
+    return {"features": features, "keep_default_na": False, "na_values": [""], "index_col": False}
+
+
+def _check_first_record(path: Path) -> None:
+    """A JSON-lines file whose first record is not an object (a one-line array would be read
+    as rows of its own)."""
+    if path.suffix.lower() not in (".jsonl", ".ndjson"):
+        return
+    with path.open(encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                return  # the reader reports the broken line with its number
+            if not isinstance(record, dict):
+                raise DataError(
+                    f"line {number}: expected a JSON object, got {type(record).__name__}",
+                    path=str(path),
+                )
+            return
+
+
+def _check_csv(path: Path) -> list[str]:
+    """The header, after one streaming pass that finds what a CSV reader would misread
+    silently: a column named twice, a row with more or fewer fields than the header (a
+    trailing comma would shift every cell of the row by one)."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if not header:
+            raise DataError("no rows", path=str(path))
+        unnamed = [str(k + 1) for k, name in enumerate(header) if not name.strip()]
+        if unnamed:
+            raise DataError(
+                f"column {', '.join(unnamed)} of the header has no name (a trailing comma?)",
+                path=str(path),
+            )
+        twice = sorted({name for name in header if header.count(name) > 1})
+        if twice:
+            raise DataError(f"the header names {', '.join(map(repr, twice))} twice", path=str(path))
+        row = 0
+        for fields in reader:
+            if not fields:
+                continue  # a blank line is no row
+            row += 1
+            if len(fields) != len(header):
+                raise DataError(
+                    f"{len(fields)} fields where the header has {len(header)} "
+                    f"(line {reader.line_num}; a trailing comma or an unquoted comma?)",
+                    path=str(path),
+                    row=row,
+                )
+    return header
 
 
 def _folder_split(src: Source, split: str) -> list[Path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -71,6 +72,43 @@ def test_rescore_adds_scorers_without_calling_the_model(qa_file: Path, db_path: 
 
 
 @pytest.mark.usefixtures("fake_registered")
+def test_interrupted_rescore_leaves_the_run_as_it_was(
+    qa_file: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.rescore import rescore_run
+    from harness.scorers.text import ExactMatch
+    from harness.store.db import Store
+
+    run_json(str(qa_file), "--model", "fake", "--scorers", "exact_match", "--db", str(db_path),
+             "--name", "r", "--scorer-option", "exact_match.normalize=false")  # fmt: skip
+    table = "SELECT item_id, value, signature FROM scores ORDER BY item_id"
+    store = Store(db_path)
+    before = (store.conn.execute(table).fetchall(), store.list_runs()[0]["config"])
+    metrics = store.conn.execute("SELECT * FROM run_metrics").fetchall()
+    calls = {"n": 0}
+    original = ExactMatch.score
+
+    def interrupted(self: ExactMatch, batch: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(ExactMatch, "score", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        rescore_run(store, "r", ["exact_match"], batch_size=3)
+    assert (store.conn.execute(table).fetchall(), store.list_runs()[0]["config"]) == before
+    assert store.conn.execute("SELECT * FROM run_metrics").fetchall() == metrics
+    monkeypatch.setattr(ExactMatch, "score", original)
+    rescore_run(store, "r", ["exact_match"], batch_size=3)  # default options this time
+    config = json.loads(store.list_runs()[0]["config"])
+    assert "exact_match" not in config["scorer_options"]
+    assert "normalize:True" in config["scorers"]["exact_match"]
+    assert {row[2] for row in store.conn.execute(table)} == {config["scorers"]["exact_match"]}
+    store.close()
+
+
+@pytest.mark.usefixtures("fake_registered")
 def test_name_clash_needs_resume_and_resume_needs_same_config(qa_file: Path, db_path: Path) -> None:
     run_json(str(qa_file), "--model", "fake", "--db", str(db_path), "--name", "n1")
     code, out = invoke(
@@ -100,10 +138,23 @@ def test_name_clash_needs_resume_and_resume_needs_same_config(qa_file: Path, db_
         "--no-progress",
     )
     assert code == 2 and "template_hash changed" in out
+    code, out = invoke("run", str(qa_file), "--model", "fake", "--db", str(db_path), "--name",
+                       "n1", "--resume", "--input-field", "answer", "--no-progress")  # fmt: skip
+    assert code == 2 and "field_mapping changed" in out
     summary = run_json(
         str(qa_file), "--model", "fake", "--db", str(db_path), "--name", "n1", "--resume"
     )
     assert summary["stats"]["items"] == 10
+    from harness.store.db import Store
+
+    store = Store(db_path)
+    (run,) = store.list_runs()
+    store.close()
+    prefix = run["id"][:6]  # a new name that happens to start another run's id
+    run_json(str(qa_file), "--model", "fake", "--db", str(db_path), "--name", prefix)
+    store = Store(db_path)
+    assert sorted(r["name"] for r in store.list_runs()) == sorted(["n1", prefix])
+    store.close()
 
 
 @pytest.mark.usefixtures("fake_registered")
@@ -381,3 +432,10 @@ def test_store_works_with_pandas_already_imported(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[] True"
+
+
+def test_replaying_a_column_read_as_another_field_is_refused(qa_file: Path, db_path: Path) -> None:
+    code, out = invoke("run", str(qa_file), "--model", "replay:answer", "--db", str(db_path),
+                       "--no-progress")  # fmt: skip
+    assert code == 2 and "column 'answer' is read as the reference" in out
+    assert "--reference-field" in out

@@ -285,6 +285,32 @@ def test_jsonl_line_that_is_not_an_object(tmp_path: Path) -> None:
         open_dataset(str(path)).validate()
 
 
+def test_a_one_line_array_is_not_a_jsonl_dataset(tmp_path: Path) -> None:
+    path = tmp_path / "arr.jsonl"
+    path.write_text('["a", "b"]\n')
+    with pytest.raises(DataError, match="line 1: expected a JSON object, got list"):
+        open_dataset(str(path)).validate()
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "row"),
+    [
+        ("id,question,answer\na,q1,x\nb,q2,y,\n", "4 fields where the header has 3", 2),
+        ("id,question,answer\na,q1\n", "2 fields where the header has 3", 1),
+        ("id,question,answer,answer\na,q1,x,z\n", "names 'answer' twice", None),
+        ("id,question,answer,\na,q1,x,\n", "column 4 of the header has no name", None),
+    ],
+)
+def test_csv_that_a_reader_would_shift_or_drop_is_refused(
+    tmp_path: Path, text: str, message: str, row: int | None
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(DataError, match=message) as err:
+        open_dataset(str(path)).validate()
+    assert err.value.path == str(path) and err.value.row == row
+
+
 def test_malformed_csv_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text('id,question\n1,"a\n2,b\n')

@@ -125,6 +125,27 @@ def test_a_wrong_key_fails_at_start(transport: str, monkeypatch: pytest.MonkeyPa
             asyncio.run(adapter.start())
 
 
+@pytest.mark.parametrize("bad", ["sk-a\nb", "sk-\x01x", "sk-clé"])
+def test_a_key_no_header_can_carry_is_one_clear_error(
+    bad: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", bad)
+    adapter = adapter_for("http://127.0.0.1:9/v1", "aiohttp")
+    with pytest.raises(ConfigError, match="API key in OPENAI_API_KEY holds a character") as err:
+        asyncio.run(adapter.start())
+    assert bad not in str(err.value)
+
+
+def test_a_key_pasted_with_a_line_end_is_used_without_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-right\r\n")
+    with running_mock_server(MockConfig(require_api_key="sk-right")) as server:
+        adapter = adapter_for(server.base_url, "aiohttp")
+        asyncio.run(adapter.start())
+        asyncio.run(adapter.close())
+
+
 def test_an_unknown_transport_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="transport='curl'"):
         adapter_for("http://127.0.0.1:9/v1", "curl")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -244,3 +245,39 @@ def test_stored_run_interval_stays_in_the_metric_range(store: Store) -> None:
         "SELECT value, ci_low, ci_high FROM run_metrics WHERE run_id = 'r'"
     ).fetchall()
     assert row[0] == pytest.approx(0.95) and row[2] == 1.0 and row[1] < 0.95
+
+
+@pytest.mark.parametrize("failing", [{"i7"}, {f"i{k}" for k in range(20)}])
+def test_an_unexpected_failure_stops_the_run_loudly_and_keeps_what_finished(
+    store: Store, failing: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = store.writer()
+    adapter = FakeAdapter()
+    render = PromptTemplate.render
+
+    def exploding(self: PromptTemplate, item: Item) -> Any:
+        if item.id in failing:
+            raise RuntimeError(f"cannot render {item.id}")
+        return render(self, item)
+
+    monkeypatch.setattr(PromptTemplate, "render", exploding)
+    pipeline = Pipeline(
+        template=PromptTemplate.load(None),
+        adapter=ManagedAdapter(adapter, concurrency=4, retry=FAST, seed=0),
+        params=GenerationParams(),
+        scorers=[ExactMatch()],
+        sink=lambda batch: writer.write_results("r1", batch),
+        batch_size=4,
+        flush_seconds=0.01,
+    )
+
+    async def bounded() -> None:
+        await asyncio.wait_for(pipeline.run(make_items(20)), timeout=20)  # never a hang
+
+    with pytest.raises(RuntimeError, match="cannot render"):
+        asyncio.run(bounded())
+    stored = count(store, "SELECT count(*) FROM items WHERE run_id = 'r1'")
+    assert stored == count(store, "SELECT count(*) FROM responses WHERE run_id = 'r1'")
+    assert stored == count(store, "SELECT count(*) FROM scores WHERE run_id = 'r1'")
+    assert stored <= 20 - len(failing)
+    writer.close()

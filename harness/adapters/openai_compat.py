@@ -134,8 +134,16 @@ class OpenAIAdapter(Adapter):
         self._proxy: str | None = None
 
     def _api_key(self) -> str:
-        key = os.environ.get(self.options.api_key_env)
+        """The key from the environment, checked for what an HTTP header cannot carry (a
+        pasted newline, a non-ASCII character); errors name the variable, never the value."""
+        name = self.options.api_key_env
+        key = (os.environ.get(name) or "").strip()
         if key:
+            if not key.isascii() or not key.isprintable():
+                raise ConfigError(
+                    f"the API key in {name} holds a character an HTTP header cannot carry "
+                    "(a line break, a control or non-ASCII character): set it again"
+                )
             return key
         if public_url(self.base_url) == DEFAULT_BASE_URL:
             raise ConfigError(
@@ -188,6 +196,11 @@ class OpenAIAdapter(Adapter):
             ) from exc
         except openai.APIStatusError:
             pass  # reachable; some servers do not list models
+        except openai.OpenAIError as exc:
+            raise AdapterError(
+                f"cannot use {public_url(self.base_url)}: {exc.__class__.__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}"
+            ) from exc
 
     def request_body(self, request: Request) -> dict[str, Any]:
         """The chat-completions JSON body for one request."""

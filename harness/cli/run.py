@@ -89,7 +89,11 @@ def run(
     name: Annotated[str | None, typer.Option(help="Run name (needed for --resume).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run named by --name.")] = False,
     retry_errors: Annotated[
-        bool, typer.Option(help="With --resume: redo the items that ended in an error.")
+        bool,
+        typer.Option(
+            help="With --resume: redo the items whose model call ended in an error (unscored "
+            "items are redone by `harness score`).",
+        ),
     ] = False,
     judge: JudgeOption = None,
     judge_repeats: JudgeRepeatsOption = 1,

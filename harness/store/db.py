@@ -71,6 +71,7 @@ class Store:
             raise ConfigError(f"cannot open database {self.path}: {exc}") from exc
         self.conn = self.db.conn
         self._pending_cache: list[tuple[str, Response]] = []
+        self._depth = 0
 
     def close(self) -> None:
         self.conn.close()
@@ -85,13 +86,24 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """All or nothing: a kill at any moment leaves the last commit intact."""
+        """All or nothing: a kill at any moment leaves the last commit intact. Inside another
+        transaction of this store it is part of that one (committed or rolled back with it)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.conn
+            finally:
+                self._depth -= 1
+            return
         self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
         try:
             yield self.conn
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
+        finally:
+            self._depth = 0
         self.conn.execute("COMMIT")
 
     # runs ---------------------------------------------------------------
@@ -107,6 +119,11 @@ class Store:
         assignments = ", ".join(f"{column} = ?" for column in values)
         with self.transaction() as conn:
             conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*values.values(), run_id])
+
+    def run_named(self, name: str) -> dict[str, Any] | None:
+        """The run with exactly this name (never an id or id prefix: used for --name)."""
+        rows = list(self.db.query("SELECT * FROM runs WHERE name = ?", [name]))
+        return rows[0] if rows else None
 
     def find_run(self, ref: str) -> dict[str, Any] | None:
         """A run by id, name, or unique id prefix."""
@@ -208,9 +225,10 @@ class Store:
         conn: sqlite3.Connection,
         run_id: str,
         scores: Sequence[tuple[str, str, ScoreRecord]],
+        table: str = "scores",
     ) -> None:
         conn.executemany(
-            "INSERT OR REPLACE INTO scores (run_id, item_id, sample, scorer, metric, value, "
+            f"INSERT OR REPLACE INTO {table} (run_id, item_id, sample, scorer, metric, value, "
             "label, details, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 [
@@ -228,17 +246,35 @@ class Store:
             ],
         )
 
-    def write_scores(self, run_id: str, scores: Sequence[tuple[str, str, ScoreRecord]]) -> None:
-        """Store (or replace) scores of items already stored: used by re-scoring."""
-        with self.transaction() as conn:
-            self._insert_scores(conn, run_id, scores)
+    def start_staging(self) -> None:
+        """An empty temporary table for scores computed before they replace stored ones
+        (`harness score`): nothing stored changes until `swap_staged_scores`."""
+        self.conn.execute("DROP TABLE IF EXISTS temp.staged_scores")
+        self.conn.execute(
+            "CREATE TEMP TABLE staged_scores AS SELECT run_id, item_id, sample, scorer, metric, "
+            "value, label, details, signature FROM scores LIMIT 0"
+        )
 
-    def delete_scores(self, run_id: str, scorer: str) -> None:
+    def stage_scores(self, run_id: str, scores: Sequence[tuple[str, str, ScoreRecord]]) -> None:
         with self.transaction() as conn:
-            conn.execute("DELETE FROM scores WHERE run_id = ? AND scorer = ?", [run_id, scorer])
+            self._insert_scores(conn, run_id, scores, table="temp.staged_scores")
+
+    def swap_staged_scores(self, run_id: str, scorers: Sequence[str]) -> None:
+        """Replace the named scorers' scores (and run metrics) with the staged ones, in one
+        transaction (or inside the caller's)."""
+        marks = ", ".join("?" for _ in scorers)
+        with self.transaction() as conn:
+            for table in ("scores", "run_metrics"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE run_id = ? AND scorer IN ({marks})",
+                    [run_id, *scorers],
+                )
             conn.execute(
-                "DELETE FROM run_metrics WHERE run_id = ? AND scorer = ?", [run_id, scorer]
+                "INSERT OR REPLACE INTO scores (run_id, item_id, sample, scorer, metric, value, "
+                "label, details, signature) SELECT run_id, item_id, sample, scorer, metric, value, "
+                "label, details, signature FROM temp.staged_scores"
             )
+        self.conn.execute("DROP TABLE IF EXISTS temp.staged_scores")
 
     def iter_results(self, run_id: str) -> Iterator[tuple[Item, list[dict[str, Any]]]]:
         """Stored items with their response rows, in dataset order, streamed."""

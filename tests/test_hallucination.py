@@ -24,7 +24,7 @@ from harness.scorers.hallucination.selfcheck import SelfCheck
 from harness.scorers.hallucination.sentences import sample_sentences, sentences, word_tokens
 from harness.stats import wilson_interval
 from tests.conftest import write_jsonl
-from tests.hallucination_fakes import HalluJudge, SampledFake
+from tests.hallucination_fakes import HalluJudge, SampledFake, fenced
 
 runner = CliRunner()
 
@@ -363,6 +363,21 @@ def test_faithfulness_is_supported_claims_over_claims() -> None:
     assert one["claims"][1]["claim"] == "The tower was designed by Leonardo."
     assert first.details["source"] == "context"
     assert scorer.requires == {"context"}
+
+
+@pytest.mark.usefixtures("hallu_registered")
+def test_faithfulness_checks_a_repeated_claim_once() -> None:
+    scorer = Faithfulness(judges="hallujudge:json")
+    HalluJudge.calls.clear()
+    repeated = MAIN + " Paris is  the capital of FRANCE."
+    try:
+        (record,) = scorer.score([example(repeated, context=CONTEXT)])
+    finally:
+        scorer.close()
+    assert record.value == pytest.approx(0.5) and record.details is not None
+    (one,) = record.details["passes"]
+    assert len(one["claims"]) == 2 and one["claims_repeated"] == 1
+    assert sum("CLAIM" in fenced(r) for _, r in HalluJudge.calls) == 2
 
 
 @pytest.mark.usefixtures("hallu_registered")

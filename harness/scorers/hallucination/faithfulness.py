@@ -44,6 +44,7 @@ class _Pass:
     repeat: int
     claims: list[str] | None = None
     dropped: int = 0
+    repeated: int = 0
     raw: str | None = None
     error: str | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
@@ -63,6 +64,8 @@ class _Pass:
         out["claims"] = self.checks
         if self.dropped:
             out["claims_dropped"] = self.dropped
+        if self.repeated:
+            out["claims_repeated"] = self.repeated
         if not self.claims:
             out["error"] = "the response makes no factual claim"
         elif any(c["supported"] is None for c in self.checks):
@@ -164,9 +167,14 @@ class Faithfulness(HallucinationScorer):
                 if claims is None:
                     one.raw, one.error = response.text, unreadable(response, error)
                     continue
+                firsts: dict[str, str] = {}
+                for claim in claims:
+                    firsts.setdefault(" ".join(claim.casefold().split()), claim)
+                distinct = list(firsts.values())
+                one.repeated = len(claims) - len(distinct)
                 one.claims, one.dropped = (
-                    claims[: self.max_claims],
-                    max(0, len(claims) - self.max_claims),
+                    distinct[: self.max_claims],
+                    max(0, len(distinct) - self.max_claims),
                 )
                 for claim in one.claims:
                     messages = client.prompts.messages("verify", context=context, claim=claim)

@@ -526,3 +526,15 @@ def test_lower_is_better_flips_wins_and_gate(db_path: Path) -> None:
         str(db_path),
     )
     assert code == 1 and "a rise larger than 0.05" in out
+
+
+def test_a_nominal_rubric_is_skipped_with_the_reason(db_path: Path) -> None:
+    signature = "judge:tone|rubric:tone|scale:nominal|v:1|harness:0.1.0"
+    for name, value in (("a", 0.0), ("b", 2.0)):
+        items = [{"id": f"i{k}", "scores": [("judge:tone", "tone", 0, value, None)]}
+                 for k in range(6)]  # fmt: skip
+        write_run(db_path, name, items, {"judge:tone": signature})
+    report = compare_json(db_path, "a", "b")
+    (comparison,) = report["comparisons"]
+    assert comparison["metrics"] == []
+    assert "no order or distance" in comparison["skipped"][0]["reason"]

@@ -329,6 +329,54 @@ def test_prose_judge_without_json_schema_is_parsed() -> None:
     assert JudgeFake.calls[-1][1].response_format is None  # the fake declares no json_schema
 
 
+NOMINAL_RUBRIC = """\
+name: tone
+description: The tone of the response.
+criteria:
+  - How does the response sound?
+scale:
+  kind: nominal
+  points:
+    - {score: 0, label: red, description: Angry.}
+    - {score: 1, label: green, description: Calm.}
+    - {score: 2, label: blue, description: Sad.}
+"""
+
+
+@pytest.mark.usefixtures("judge_fake_registered")
+def test_nominal_verdicts_are_never_averaged(tmp_path: Path) -> None:
+    from harness.adapters.base import Response
+    from harness.judge.verdict import Verdict
+
+    rubric = tmp_path / "tone.yaml"
+    rubric.write_text(NOMINAL_RUBRIC)
+    with pytest.raises(ConfigError, match="nominal"):
+        JudgeScorer(rubric=str(rubric), judges=["judgefake:prose"], score_from="logprobs")
+    scorer = JudgeScorer(rubric=str(rubric), judges=["judgefake:prose"], repeats=3)
+    try:
+        assert "scale:nominal" in scorer.signature()
+
+        def record(*labels: str) -> ScoreRecord:
+            point = {"red": 0.0, "green": 1.0, "blue": 2.0}
+            verdicts = [(Verdict(point[x], x, None, True), Response(text=x)) for x in labels]
+            return scorer._record(examples("x")[0], {"judgefake:prose": verdicts})
+
+        majority = record("red", "blue", "blue")
+        assert (majority.value, majority.label) == (2.0, "blue")
+        split = record("red", "blue", "green")
+        assert (
+            split.value is None
+            and split.details is not None
+            and "no majority" in (split.details["error"])
+        )
+        metrics = {m.metric: m for m in scorer.aggregate([majority, split, record("red", "red")])}
+    finally:
+        scorer.close()
+    assert metrics["tone"].value is None and metrics["tone"].n == 2
+    assert metrics["tone=blue"].value == 0.5 and metrics["tone=green"].value == 0.0
+    assert metrics["tone=red"].ci_high is not None and metrics["tone=red"].ci_high < 1
+
+
 @pytest.mark.usefixtures("judge_fake_registered")
 def test_run_interval_stays_on_the_rubric_scale() -> None:
     scorer = JudgeScorer(rubric="helpfulness", judges=["judgefake:prose"])

@@ -146,6 +146,15 @@ def test_a_key_pasted_with_a_line_end_is_used_without_it(
         asyncio.run(adapter.close())
 
 
+@pytest.mark.parametrize(
+    "url", ["https://sk-SECRET1@proxy.example/v1", "https://u:sk-SECRET1@proxy.example/v1"]
+)
+def test_credentials_in_the_url_are_refused_without_echoing_them(url: str) -> None:
+    with pytest.raises(ConfigError, match="no credentials") as err:
+        adapter_for(url, "aiohttp")
+    assert "SECRET1" not in str(err.value)
+
+
 def test_an_unknown_transport_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="transport='curl'"):
         adapter_for("http://127.0.0.1:9/v1", "curl")

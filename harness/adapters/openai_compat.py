@@ -117,7 +117,8 @@ class OpenAIAdapter(Adapter):
             raise ConfigError("the openai adapter needs a model name: --model openai:MODEL")
         super().__init__(model, options)
         self.base_url = options.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        if urlsplit(self.base_url).password or urlsplit(self.base_url).query:
+        parts = urlsplit(self.base_url)
+        if parts.username or parts.password or parts.query:
             raise ConfigError(
                 f"put no credentials or query in the base URL ({public_url(self.base_url)}): "
                 f"the key belongs in the variable named by --api-key-env"

@@ -390,6 +390,16 @@ def pair_metrics(
                 )
             )
             continue
+        if "|scale:nominal|" in (b.signature or ""):
+            skipped.append(
+                Skipped(
+                    scorer,
+                    metric,
+                    "a nominal rubric's categories have no order or distance to test; "
+                    "compare the runs' category shares (harness report)",
+                )
+            )
+            continue
         bv, cv = b.values[alignment.base_pos], c.values[alignment.cand_pos]
         keep = ~np.isnan(bv) & ~np.isnan(cv)
         if not keep.any():

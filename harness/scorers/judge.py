@@ -2,14 +2,16 @@
 
 Any adapter can judge (`judges=["openai:gpt-4o", "local"]`), each `repeats` times per
 response. The item's value is the mean over judges of each judge's mean over its parsed
-verdicts (None when no verdict parsed: unscored, never 0). The details keep each judge's
-scores; every verdict (judge, repeat, score, raw text, reasoning, temperature, seed,
+verdicts (None when no verdict parsed: unscored, never 0); on a nominal scale, whose
+categories have no mean, it is the most common verdict (None on a tie). The details keep
+each judge's scores; every verdict (judge, repeat, score, raw text, reasoning, temperature, seed,
 rubric hash) goes into the `judgments` table with the score, for `harness judge-report`.
 """
 
 from __future__ import annotations
 
 import weakref
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -19,10 +21,12 @@ from harness.judge.prompt import pointwise_messages
 from harness.judge.rubric import Rubric, load_rubric
 from harness.judge.runner import JudgeCall, JudgeRunner
 from harness.judge.verdict import Verdict, parse_verdict, response_format, weighted_score
-from harness.scorers.base import Example, Scorer, ScoreRecord
+from harness.scorers.base import Example, RunMetric, Scorer, ScoreRecord
 from harness.store.db import now
 
 TOP_LOGPROBS = 5
+NOMINAL_SIGNATURE = "nominal"
+"""`scale:nominal` in the signature of a judge with a nominal rubric: compare skips it."""
 
 
 class JudgeScorer(Scorer):
@@ -63,6 +67,12 @@ class JudgeScorer(Scorer):
         if score_from not in ("verdict", "logprobs"):
             raise ConfigError(f"score_from must be 'verdict' or 'logprobs', not {score_from!r}")
         self.rubric: Rubric = load_rubric(rubric)
+        nominal = self.rubric.scale.kind == "nominal"
+        if nominal and score_from == "logprobs":
+            raise ConfigError(
+                f"rubric '{self.rubric.name}' is nominal: score_from=logprobs weighs scale "
+                "points by their numbers, which categories do not have; use score_from=verdict"
+            )
         self.judges = list(judges)
         self.repeats = repeats
         self.params = GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed)
@@ -89,15 +99,41 @@ class JudgeScorer(Scorer):
             max_tokens=max_tokens,
             score_from=score_from,
             **({"reasoning_chars": reasoning_chars} if reasoning_chars is not None else {}),
+            **({"scale": NOMINAL_SIGNATURE} if nominal else {}),
         )
         # per-instance name and needs: `judge:correctness` needs a reference
         setattr(self, "name", f"judge:{self.rubric.name}")  # noqa: B010
         setattr(self, "requires", self.rubric.requires)  # noqa: B010
         self._finalizer = weakref.finalize(self, self.runner.close)
 
+    def aggregate(self, records: Sequence[ScoreRecord]) -> list[RunMetric]:
+        """The mean verdict with its CI; for a nominal rubric, whose categories have no mean,
+        the share of items given each category (Wilson CI) instead."""
+        if self.rubric.scale.kind != "nominal":
+            return super().aggregate(records)
+        from harness.stats import wilson_interval
+
+        values = [r.value for r in records if r.metric == self.rubric.name]
+        given = [v for v in values if v is not None]
+        metrics = [
+            RunMetric(
+                self.rubric.name,
+                None,
+                n=len(given),
+                details={"unscored": len(values) - len(given), "nominal": "see the shares"},
+            )
+        ]
+        for point in self.rubric.scale.points:
+            hits = sum(1 for v in given if v == point.score)
+            low, high = wilson_interval(hits, len(given)) if given else (None, None)
+            share = hits / len(given) if given else None
+            metrics.append(RunMetric(f"{self.rubric.name}={point.token}", share, low, high,
+                                     n=len(given)))  # fmt: skip
+        return metrics
+
     def metric_range(self, metric: str) -> tuple[float, float] | None:
         """The rubric's scale: every verdict, mean of verdicts or weighted score lies in it."""
-        if metric != self.rubric.name:
+        if metric != self.rubric.name or self.rubric.scale.kind == "nominal":
             return None
         scores = self.rubric.scale.scores
         return (min(scores), max(scores))
@@ -164,10 +200,12 @@ class JudgeScorer(Scorer):
         judgments = []
         judge_means = []
         spreads: list[float] = []
+        pooled: list[float] = []
         for judge, results in verdicts.items():
             values = [self._value(v) for v, _ in results]
             parsed = [v for v in values if v is not None]
-            mean = sum(parsed) / len(parsed) if parsed else None
+            pooled.extend(parsed)
+            mean = self._combine(parsed)
             if mean is not None:
                 judge_means.append(mean)
             spread = max(parsed) - min(parsed) if parsed else None
@@ -195,7 +233,8 @@ class JudgeScorer(Scorer):
                         "created_at": stamp,
                     }
                 )
-        value = sum(judge_means) / len(judge_means) if judge_means else None
+        nominal = self.rubric.scale.kind == "nominal"
+        value = self._combine(pooled) if nominal else self._combine(judge_means)
         label = None
         if value is not None and not self.rubric.scale.numeric:
             point = next((p for p in self.rubric.scale.points if p.score == value), None)
@@ -209,4 +248,16 @@ class JudgeScorer(Scorer):
             "unscored": sum(1 for j in judgments if not j["parsed_ok"]),
             "judgments": judgments,
         }
+        if nominal and value is None and pooled:
+            details["error"] = "the verdicts split evenly between categories: no majority"
         return ScoreRecord(example.item.id, example.sample, self.rubric.name, value, label, details)
+
+    def _combine(self, values: list[float]) -> float | None:
+        """Several verdicts as one: their mean on an ordinal or binary scale; on a nominal
+        scale (categories, not amounts) the most common one, or None on a tie."""
+        if not values:
+            return None
+        if self.rubric.scale.kind != "nominal":
+            return sum(values) / len(values)
+        (top, count), *rest = Counter(values).most_common()
+        return None if rest and rest[0][1] == count else top

@@ -538,3 +538,31 @@ def test_a_nominal_rubric_is_skipped_with_the_reason(db_path: Path) -> None:
     (comparison,) = report["comparisons"]
     assert comparison["metrics"] == []
     assert "no order or distance" in comparison["skipped"][0]["reason"]
+
+
+def test_terminal_output_shows_rich_markup_from_the_data_as_text(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.cli.render import console
+
+    monkeypatch.setattr(console, "width", 250)
+
+    def items(value: float) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": f"[/]i{k}",
+                "input": "[/bold] q [red]",
+                "metadata": {"grp": ["[/]a", "b[/x]"][k % 2]},
+                "responses": ["[/] answer"],
+                "scores": [("judge", "score", 0, value if k < 4 else 1.0, None)],
+            }
+            for k in range(8)
+        ]
+
+    write_run(db_path, "evil[/]", items(1.0), {"judge": "judge|v:1"})
+    write_run(db_path, "cand[/bold]", items(0.0), {"judge": "judge|v:1"})
+    code, out = invoke("compare", "evil[/]", "cand[/bold]", "--by", "grp", "--db", str(db_path))
+    assert code == 0, out
+    assert "evil[/]" in out and "[/]i0" in out and "[/]a" in out
+    code, out = invoke("runs", "list", "--db", str(db_path))
+    assert code == 0 and "evil[/]" in out

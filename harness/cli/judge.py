@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from harness.cli.options import DbOption, JsonOption, split_names
 from harness.store.db import DEFAULT_DB
@@ -155,8 +156,8 @@ def print_report(report: dict[str, Any]) -> None:
     from harness.cli.render import console
 
     console.print(
-        f"[bold]judge report[/bold] {report['name']} ({report['run_id']}); 95% bootstrap "
-        f"CIs over items, {report['n_resamples']} resamples, seed {report['seed']}"
+        f"[bold]judge report[/bold] {escape(str(report['name']))} ({report['run_id']}); "
+        f"95% bootstrap CIs over items, {report['n_resamples']} resamples, seed {report['seed']}"
     )
     for section in report["rubrics"]:
         _print_rubric(section)
@@ -173,7 +174,7 @@ def _print_rubric(section: dict[str, Any]) -> None:
 
     rate = section["unparsed_rate"]
     console.print(
-        f"\n[bold]{section['scorer']}[/bold]  rubric {section['rubric']} "
+        f"\n[bold]{escape(section['scorer'])}[/bold]  rubric {escape(section['rubric'])} "
         f"(hash {', '.join(section['rubric_hashes'])}); {section['responses']} responses, "
         f"{len(section['judges'])} judge(s), up to {section['repeats']} repeat(s); "
         f"temperature {section['temperatures'] or '-'}, seeds {section['seeds'] or 'none'}; "
@@ -183,7 +184,7 @@ def _print_rubric(section: dict[str, Any]) -> None:
     )
     lines = ["[bold]stability across repeats, and verbosity bias[/bold]"]
     for judge, figures in section["stability"].items():
-        lines.append(f"  {judge}")
+        lines.append(f"  {escape(judge)}")
         lines.append(_line("unstable share", figures["unstable_share"]))
         lines.append(_line("mean spread", figures["mean_spread"]))
         lines.append(_line("alpha (interval)", figures["alpha_interval"]))
@@ -194,7 +195,8 @@ def _print_rubric(section: dict[str, Any]) -> None:
     humans = section.get("humans")
     if humans:
         _print_pairs(
-            f"judge vs human (label '{section['label_name']}', {humans['items']} items)",
+            f"judge vs human (label '{escape(str(section['label_name']))}', "
+            f"{humans['items']} items)",
             humans["judge_vs_human"],
             "judge",
             "human",
@@ -210,7 +212,7 @@ def _print_rubric(section: dict[str, Any]) -> None:
         console.print("[bold]least stable items[/bold]")
         for judge, entry in listed:
             console.print(
-                f"  {entry['item_id']} (sample {entry['sample']}, {judge}): "
+                f"  {escape(str(entry['item_id']))} (sample {entry['sample']}, {escape(judge)}): "
                 f"spread {entry['spread']:g}, scores {entry['scores']}",
                 highlight=False,
             )
@@ -230,7 +232,7 @@ def _print_pairs(title: str, pairs: list[dict[str, Any]], left: str, right: str)
 
     lines = [f"[bold]{title}[/bold]"]
     for pair in pairs:
-        lines.append(f"  {pair[left]} vs {pair[right]} (n={pair['n']})")
+        lines.append(f"  {escape(str(pair[left]))} vs {escape(str(pair[right]))} (n={pair['n']})")
         for label, key in _PAIR_FIGURES:
             if key in pair:
                 weights = pair.get("kappa_weights") if key == "cohen_kappa" else None
@@ -242,7 +244,7 @@ def _print_agreement(title: str, figures: dict[str, Any]) -> None:
     from harness.cli.render import console
 
     _print_pairs(title, figures["pairs"], "a", "b")
-    lines = [f"  all of {', '.join(figures['raters'])}"]
+    lines = [f"  all of {escape(', '.join(figures['raters']))}"]
     for label, key in (
         ("alpha (interval)", "alpha_interval"),
         ("alpha (ordinal)", "alpha_ordinal"),
@@ -260,8 +262,9 @@ def _print_pairwise(sections: list[dict[str, Any]]) -> None:
     lines = ["[bold]pairwise[/bold] (a win counts only when it holds in both orders)"]
     for section in sections:
         lines.append(
-            f"  {section['run_a']} (A) vs {section['versus']} (B), rubric "
-            f"{section['scorer'].removeprefix('pairwise:')}, judge {section['judge']}: "
+            f"  {escape(section['run_a'])} (A) vs {escape(section['versus'])} (B), rubric "
+            f"{escape(section['scorer'].removeprefix('pairwise:'))}, "
+            f"judge {escape(section['judge'])}: "
             f"{section['items']} items, unparsed {section['unparsed']}/{section['judgments']}"
         )
         lines.append(_line("A wins", section["win_rate_a"]))

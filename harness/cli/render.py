@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -71,8 +72,9 @@ def _fmt(value: Any, digits: int = 4) -> str:
 def print_summary(summary: dict[str, Any]) -> None:
     """The end-of-run table: metrics with 95% CIs, then errors, latency and tokens."""
     console.print(
-        f"[bold]{summary['name']}[/bold]  id {summary['run_id']}  status {summary['status']}"
-        f"  model {summary['model']}  dataset {summary['dataset']}"
+        f"[bold]{escape(str(summary['name']))}[/bold]  id {summary['run_id']}  status "
+        f"{summary['status']}  model {escape(str(summary['model']))}  dataset "
+        f"{escape(str(summary['dataset']))}"
     )
     table = Table(title="metrics (95% CI)")
     for column in ("scorer", "metric", "mean", "95% CI", "n", "unscored"):
@@ -84,8 +86,8 @@ def print_summary(summary: dict[str, Any]) -> None:
             else "-"
         )
         table.add_row(
-            metric["scorer"],
-            metric["metric"],
+            escape(metric["scorer"]),
+            escape(metric["metric"]),
             _fmt(metric["value"]),
             ci,
             str(metric["n"]),
@@ -116,4 +118,6 @@ def print_summary(summary: dict[str, Any]) -> None:
     )
     console.print(ops)
     for error in stats.get("first_errors", []):
-        console.print(f"[red]error[/red] item {error['item_id']}: {error['error']}")
+        console.print(
+            f"[red]error[/red] item {escape(str(error['item_id']))}: {escape(str(error['error']))}"
+        )

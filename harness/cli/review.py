@@ -186,16 +186,18 @@ def _fmt(estimate: dict[str, Any] | None) -> str:
 
 def print_human_agreement(report: dict[str, Any], console: Console) -> None:
     """Tables of human-human and judge-human agreement (from `human_agreement`)."""
+    from rich.markup import escape
     from rich.table import Table
 
     for name, figures in report.items():
         hh = figures["human_human"]
         console.print(
-            f"[bold]human labels '{name}'[/bold]  scale {figures['scale']} ({figures['level']})  "
+            f"[bold]human labels '{escape(name)}'[/bold]  scale "
+            f"{escape(str(figures['scale']))} ({figures['level']})  "
             f"{figures['items']} items, {figures['ratings']} ratings, "
             f"{len(figures['annotators'])} annotators, {hh['items_with_2_or_more']} items with 2+"
         )
-        table = Table(title=f"human-human agreement on '{name}' (95% CI)")
+        table = Table(title=f"human-human agreement on '{escape(name)}' (95% CI)")
         for column in ("figure", "value", "n"):
             table.add_column(column, justify="left" if column == "figure" else "right")
         fleiss = hh.get("fleiss_kappa")
@@ -209,27 +211,33 @@ def print_human_agreement(report: dict[str, Any], console: Console) -> None:
         table.add_row(f"Krippendorff's alpha ({figures['level']})", _fmt(alpha), str(alpha["n"]))
         for pair in hh["pairwise"]:
             table.add_row(
-                f"Cohen's kappa {pair['a']} / {pair['b']}",
+                f"Cohen's kappa {escape(pair['a'])} / {escape(pair['b'])}",
                 _fmt(pair["cohen_kappa"]),
                 str(pair["n"]),
             )
             if "weighted_kappa" in pair:
                 table.add_row(
-                    f"  quadratic-weighted {pair['a']} / {pair['b']}",
+                    f"  quadratic-weighted {escape(pair['a'])} / {escape(pair['b'])}",
                     _fmt(pair["weighted_kappa"]),
                     str(pair["n"]),
                 )
         console.print(table)
         for judge in figures.get("judge_human", []):
-            jt = Table(title=f"judge {judge['judge']} vs humans on '{name}' (95% CI)")
+            jt = Table(
+                title=f"judge {escape(judge['judge'])} vs humans on '{escape(name)}' (95% CI)"
+            )
             for column in ("figure", "value", "n"):
                 jt.add_column(column, justify="left" if column == "figure" else "right")
             weights = judge.get("kappa_weights")
             for row in judge["per_annotator"]:
                 kind = f"{weights}-weighted kappa" if weights else "kappa"
-                jt.add_row(f"{kind} vs {row['annotator']}", _fmt(row["cohen_kappa"]), str(row["n"]))
                 jt.add_row(
-                    f"exact agreement vs {row['annotator']}",
+                    f"{kind} vs {escape(row['annotator'])}",
+                    _fmt(row["cohen_kappa"]),
+                    str(row["n"]),
+                )
+                jt.add_row(
+                    f"exact agreement vs {escape(row['annotator'])}",
                     _fmt(row["exact_agreement"]),
                     str(row["n"]),
                 )

@@ -16,6 +16,7 @@ app = typer.Typer(help="List, show and delete stored runs.", no_args_is_help=Tru
 @app.command("list")
 def list_runs(db: DbOption = DEFAULT_DB, json_output: JsonOption = False) -> None:
     """List runs, newest first."""
+    from rich.markup import escape
     from rich.table import Table
 
     from harness.cli.render import console
@@ -43,16 +44,16 @@ def list_runs(db: DbOption = DEFAULT_DB, json_output: JsonOption = False) -> Non
     if json_output:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"runs in {db}")
+    table = Table(title=f"runs in {escape(str(db))}")
     for column in ("id", "name", "status", "model", "dataset", "items", "created"):
         table.add_column(column)
     for row in rows:
         table.add_row(
-            row["run_id"],
-            row["name"],
+            escape(str(row["run_id"])),
+            escape(str(row["name"])),
             row["status"],
-            row["model"],
-            row["dataset"],
+            escape(str(row["model"])),
+            escape(str(row["dataset"])),
             f"{row['items']}/{row['n_items']}",
             row["created_at"],
         )

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape as rich_escape
 from rich.table import Table
+from rich.text import Text
 
 from harness.markdown_text import escape, escape_html, shorten
 
@@ -147,11 +149,12 @@ def _regression_rows(metric: dict[str, Any]) -> Iterator[list[str]]:
 
 
 def _table(title: str, columns: tuple[str, ...], rows: Iterator[list[str]]) -> Table:
-    table = Table(title=title, title_justify="left")
+    """A table whose title and cells are shown as written (never read as Rich markup)."""
+    table = Table(title=Text(title), title_justify="left")
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))
     return table
 
 
@@ -161,7 +164,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     level = f"{settings['confidence']:.0%}"
     correction = CORRECTIONS[settings["correction"]]
     for comparison in report["comparisons"]:
-        console.print(f"[bold]{_title(comparison)}[/bold]")
+        console.print(Text(_title(comparison), style="bold"))
         if comparison["metrics"]:
             console.print(
                 _table(
@@ -197,7 +200,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
                 )
             )
     for warning in report["warnings"]:
-        console.print(f"[yellow]warning[/yellow] {warning}", highlight=False)
+        console.print(f"[yellow]warning[/yellow] {rich_escape(warning)}", highlight=False)
     console.print(
         f"seed {settings['seed']}, {settings['resamples']} bootstrap resamples, "
         f"{settings['trials']} randomization trials",

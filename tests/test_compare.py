@@ -566,3 +566,55 @@ def test_terminal_output_shows_rich_markup_from_the_data_as_text(
     assert "evil[/]" in out and "[/]i0" in out and "[/]a" in out
     code, out = invoke("runs", "list", "--db", str(db_path))
     assert code == 0 and "evil[/]" in out
+
+
+def gate(db: Path, *args: str) -> tuple[int, str]:
+    return invoke("gate", "cand", "--baseline", "base", "--db", str(db), *args)
+
+
+def test_gate_fails_when_the_paired_items_cannot_speak_for_the_run(db_path: Path) -> None:
+    base = [0.8] * 60
+    cand: list[float | None] = [0.8] * 5 + [None] * 55  # 55 items left unscored
+    write_run(db_path, "base", scored({"s0": list(base)}), {"judge": "judge|v:1"})
+    write_run(db_path, "cand", scored({"s0": cand}), {"judge": "judge|v:1"})
+    code, out = gate(db_path, "--metric", "score", "--max-drop", "0.05", "--min-items", "3")
+    assert code == 1 and "FAIL" in out and "only 8.3% of the baseline's items" in out
+    code, out = gate(db_path, "--metric", "score", "--max-drop", "0.05")
+    assert code == 1 and "only 5 paired items (--min-items 10)" in out
+    code, out = gate(db_path, "--metric", "score", "--max-drop", "0.05", "--min-items", "3",
+                     "--min-coverage", "0.05")  # fmt: skip
+    assert code == 0 and out.startswith("PASS")
+    code, out = gate(db_path, "--metric", "score", "--max-drop", "nan")
+    assert code == 2 and "finite number" in out
+
+
+def test_too_few_items_get_no_bootstrap_test(db_path: Path) -> None:
+    write_run(db_path, "base", scored({"s0": [0.70, 0.52]}), {"judge": "judge|v:1"})
+    write_run(db_path, "cand", scored({"s0": [0.69, 0.50]}), {"judge": "judge|v:1"})
+    (metric,) = compare_json(db_path, "base", "cand")["comparisons"][0]["metrics"]
+    assert metric["p_value"] == 1.0 and not metric["significant"]
+    assert metric["test"].startswith("none (n < 5")
+
+
+def test_lower_is_better_names_are_checked(db_path: Path) -> None:
+    values = [0.1 * k for k in range(12)]
+    write_run(db_path, "base", scored({"s0": values}), {"judge": "judge|v:1"})
+    write_run(db_path, "cand", scored({"s0": [v + 0.3 for v in values]}), {"judge": "judge|v:1"})
+    args = ("--metric", "judge.score", "--max-drop", "0.05")
+    code, out = gate(db_path, *args, "--lower-is-better", "judge.score")
+    assert code == 1 and "(lower is better)" in out
+    code, out = gate(db_path, *args, "--lower-is-better", "judge.scor")
+    assert code == 2 and "--lower-is-better judge.scor: no such metric" in out
+
+
+def test_wilcoxon_and_the_mean_disagreeing_is_called_mixed(db_path: Path) -> None:
+    from harness.compare.render import verdict
+
+    base = [5.0] * 100
+    cand = [6.0] * 70 + [0.0] * 15 + [5.0] * 15  # many small gains, a few large losses
+    write_run(db_path, "base", scored({"s0": base}), {"judge": "judge|v:1"})
+    write_run(db_path, "cand", scored({"s0": cand}), {"judge": "judge|v:1"})
+    (metric,) = compare_json(db_path, "base", "cand")["comparisons"][0]["metrics"]
+    assert metric["test"] == "Wilcoxon signed-rank" and metric["significant"]
+    assert metric["difference"]["value"] < 0 and metric["test_direction"] == 1
+    assert verdict(metric) == "mixed"

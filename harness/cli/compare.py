@@ -105,6 +105,15 @@ def gate(
     seed: SeedOption = 12345,
     resamples: ResamplesOption = 1000,
     lower_is_better: LowerOption = None,
+    min_coverage: Annotated[
+        float,
+        typer.Option(
+            help="Fail when fewer than this share of the baseline's items are scored in both runs."
+        ),
+    ] = 0.95,
+    min_items: Annotated[
+        int, typer.Option(help="Fail when fewer items than this are scored in both runs.")
+    ] = 10,
     db: DbOption = DEFAULT_DB,
     json_output: JsonOption = False,
 ) -> None:
@@ -130,6 +139,8 @@ def gate(
                 resamples=resamples,
                 seed=seed,
                 lower_is_better=frozenset(split_names(lower_is_better)),
+                min_coverage=min_coverage,
+                min_items=min_items,
             )
         finally:
             store.close()

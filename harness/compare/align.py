@@ -355,11 +355,25 @@ def signature_difference(a: str | None, b: str | None) -> str:
     return f"baseline has {', '.join(only_a) or '-'}; candidate has {', '.join(only_b) or '-'}"
 
 
+def metric_names(key: MetricKey) -> set[str]:
+    """The names a metric answers to: METRIC, SCORER/METRIC and SCORER.METRIC."""
+    scorer, metric = key
+    return {metric, f"{scorer}/{metric}", f"{scorer}.{metric}"}
+
+
 def pair_metrics(
     alignment: Alignment, lower_is_better: frozenset[str] = frozenset()
 ) -> tuple[list[PairedMetric], list[Skipped]]:
     """Every metric both runs have with the same signature, on the items both scored."""
     base, cand = alignment.baseline, alignment.candidate
+    known = {name for key in set(base.metrics) | set(cand.metrics) for name in metric_names(key)}
+    unknown = sorted(lower_is_better - known)
+    if unknown:
+        listed = ", ".join(sorted(metric_label(k) for k in set(base.metrics) | set(cand.metrics)))
+        raise ConfigError(
+            f"--lower-is-better {', '.join(unknown)}: no such metric in these runs "
+            f"(metrics: {listed or 'none'})"
+        )
     paired: list[PairedMetric] = []
     skipped: list[Skipped] = []
     scorers: dict[str, Scorer] = {}
@@ -421,9 +435,7 @@ def pair_metrics(
             classes[scorer] = scorer_class(scorer, installed)
         cls = classes[scorer]
         declared: frozenset[str] = getattr(cls, "lower_is_better", frozenset())
-        lower = (
-            metric in declared or metric in lower_is_better or metric_label(key) in lower_is_better
-        )
+        lower = metric in declared or bool(metric_names(key) & lower_is_better)
         paired.append(
             PairedMetric(
                 scorer,

@@ -40,6 +40,11 @@ TIE_TOLERANCE = 1e-12
 TEXT_LIMIT = 120
 
 
+MIN_BOOTSTRAP_ITEMS = 5
+"""Below this many paired items a bootstrap resamples the same few values: its p-value and
+interval are artefacts (n=1 gives p = 1/(R+1)), so no test is reported."""
+
+
 @dataclass
 class Settings:
     """How resampling and testing are done; everything that changes a number."""
@@ -96,6 +101,10 @@ class MetricResult:
     p_bootstrap: float | None = None
     p_randomization: float | None = None
     statistic: float | None = None
+    test_direction: int = 0
+    """The sign of the change the test itself measures, oriented so +1 is an improvement:
+    the mean difference for bootstrap and McNemar, the signed-rank sum for Wilcoxon (which
+    can disagree with the mean: many small gains against a few large losses)."""
     wins: int = 0
     ties: int = 0
     losses: int = 0
@@ -149,6 +158,16 @@ def estimate(value: float, resampled: np.ndarray, confidence: float) -> Estimate
     return Estimate(value, low, high)
 
 
+def signed_rank_sum(differences: np.ndarray) -> float:
+    """R+ - R-: ranks of |d| (zeros dropped, ties averaged) summed with the signs of d."""
+    from scipy.stats import rankdata
+
+    nonzero = differences[differences != 0]
+    if nonzero.size == 0:
+        return 0.0
+    return float(np.sum(np.sign(nonzero) * rankdata(np.abs(nonzero))))
+
+
 def metric_result(r: Resampled, settings: Settings, shared: Sequence[str]) -> MetricResult:
     """Estimates, tests, win/tie/loss and the most regressed items of one metric."""
     m = r.metric
@@ -164,9 +183,12 @@ def metric_result(r: Resampled, settings: Settings, shared: Sequence[str]) -> Me
     elif kind == "ordinal":
         statistic, p_value = wilcoxon_signed_rank(m.cand - m.base)
         test = "Wilcoxon signed-rank"
+    elif m.positions.size < MIN_BOOTSTRAP_ITEMS:
+        test, p_value = f"none (n < {MIN_BOOTSTRAP_ITEMS}: too few items to resample)", 1.0
     else:
         test, p_value = "paired bootstrap", p_boot
     sign = 1.0 if m.higher_is_better else -1.0
+    change = signed_rank_sum(m.cand - m.base) if kind == "ordinal" else r.difference
     gain = sign * (m.cand - m.base)
     wins = int(np.count_nonzero(gain > TIE_TOLERANCE))
     losses = int(np.count_nonzero(gain < -TIE_TOLERANCE))
@@ -197,6 +219,7 @@ def metric_result(r: Resampled, settings: Settings, shared: Sequence[str]) -> Me
         p_bootstrap=p_boot,
         p_randomization=p_ar,
         statistic=statistic,
+        test_direction=int(np.sign(sign * change)),
         wins=wins,
         ties=int(m.positions.size) - wins - losses,
         losses=losses,

@@ -5,6 +5,10 @@ bootstrap interval of (candidate - baseline) lies above `-max_drop`: a drop larg
 `max_drop` is then ruled out at that confidence. The raw mean difference never decides.
 The interval is two-sided at `confidence`, as non-inferiority trials report it, so its
 bound is a one-sided test at level (1 - confidence) / 2.
+
+A metric also fails when the paired items cannot speak for the run: fewer than
+`min_coverage` of the baseline's items scored in both runs (items missing from the
+candidate, or left unscored), or fewer than `min_items` in all.
 """
 
 from __future__ import annotations
@@ -35,6 +39,11 @@ class GateResult:
     max_drop: float
     higher_is_better: bool
     confidence: float
+    baseline_items: int = 0
+    min_coverage: float = 0.0
+    min_items: int = 0
+    too_few: str | None = None
+    """Why the paired items cannot speak for the run, when they cannot (then FAIL)."""
 
     def line(self) -> str:
         """One line saying what was decided and why."""
@@ -42,8 +51,11 @@ class GateResult:
         head = (
             f"{'PASS' if self.passed else 'FAIL'} {self.metric}: candidate - baseline = "
             f"{self.difference:+.4g} ({level} CI {self.ci_low:+.4g} to {self.ci_high:+.4g}, "
-            f"n={self.n}; baseline {self.baseline:.4g}, candidate {self.candidate:.4g})"
+            f"n={self.n} of the baseline's {self.baseline_items} items; baseline "
+            f"{self.baseline:.4g}, candidate {self.candidate:.4g})"
         )
+        if self.too_few is not None:
+            return f"{head}; {self.too_few}"
         if self.higher_is_better:
             if self.passed:
                 return f"{head}; lower bound {self.bound:+.4g} > {-self.max_drop:+.4g}"
@@ -86,8 +98,8 @@ def max_drops_for(metrics: Sequence[str], max_drops: Sequence[float]) -> list[fl
     """One --max-drop for all metrics, or one per --metric in order."""
     if not metrics:
         raise ConfigError("name at least one --metric to gate on")
-    if any(drop < 0 for drop in max_drops):
-        raise ConfigError("--max-drop is an allowed loss: give it as a number >= 0")
+    if any(not drop >= 0 or drop == float("inf") for drop in max_drops):
+        raise ConfigError("--max-drop is an allowed loss: give it as a finite number >= 0")
     if len(max_drops) == 1:
         return list(max_drops) * len(metrics)
     if len(max_drops) != len(metrics):
@@ -109,11 +121,17 @@ def run_gate(
     resamples: int = 1000,
     seed: int = 12345,
     lower_is_better: frozenset[str] = frozenset(),
+    min_coverage: float = 0.95,
+    min_items: int = 10,
 ) -> list[GateResult]:
     """Decide every --metric; errors (no run, no metric, no shared item) raise ConfigError."""
     drops = max_drops_for(metrics, max_drops)
     if not 0 < confidence < 1:
         raise ConfigError(f"--confidence must be between 0 and 1, not {confidence}")
+    if not 0 <= min_coverage <= 1:
+        raise ConfigError(f"--min-coverage must be between 0 and 1, not {min_coverage}")
+    if min_items < 1:
+        raise ConfigError("--min-items must be at least 1")
     if resamples < 1:
         raise ConfigError("--resamples must be at least 1")
     base, cand = load_runs(store, [baseline, candidate])
@@ -122,17 +140,27 @@ def run_gate(
     chosen = [resolve(name, paired, skipped) for name in metrics]
     unique = list({m.key: m for m in chosen}.values())
     resampled = {r.metric.key: r for r in resample_metrics(unique, resamples, seed)}
+    baseline_items = len(alignment.shared) + len(alignment.only_baseline)
     results = []
     for metric, drop in zip(chosen, drops, strict=True):
         r = resampled[metric.key]
         low, high = percentile_interval(r.cand_boot - r.base_boot, confidence)
         bound = low if metric.higher_is_better else high
         passed = bound > -drop if metric.higher_is_better else bound < drop
+        n = int(metric.positions.size)
+        too_few = None
+        if n < min_items:
+            too_few = f"only {n} paired items (--min-items {min_items}): too few to decide"
+        elif n < min_coverage * baseline_items:
+            too_few = (
+                f"only {n / baseline_items:.1%} of the baseline's items are scored in both runs "
+                f"(--min-coverage {min_coverage:.0%}): the gate cannot speak for the rest"
+            )
         results.append(
             GateResult(
                 metric.label,
-                bool(passed),
-                int(metric.positions.size),
+                bool(passed) and too_few is None,
+                n,
                 r.base_value,
                 r.cand_value,
                 r.difference,
@@ -142,6 +170,10 @@ def run_gate(
                 drop,
                 metric.higher_is_better,
                 confidence,
+                baseline_items,
+                min_coverage,
+                min_items,
+                too_few,
             )
         )
     return results

@@ -55,9 +55,14 @@ def _title(comparison: dict[str, Any]) -> str:
 
 
 def verdict(metric: dict[str, Any]) -> str:
+    """better / worse where the test finds a change, `mixed` where the test's own direction
+    (Wilcoxon's ranks) and the mean difference disagree, else n.s."""
     if not metric.get("significant"):
         return "n.s."
     better = (metric["difference"]["value"] > 0) == metric["higher_is_better"]
+    direction = metric.get("test_direction", 0)
+    if direction and (direction > 0) != better:
+        return "mixed"
     return "better" if better else "worse"
 
 

@@ -174,6 +174,8 @@ def test_prompt_shows_reference_and_context_only_when_the_rubric_says() -> None:
         ("The answer is fine.\nScore: 3", 3.0, "The answer is fine."),
         ("Rating: [[1]]", 1.0, None),
         ('{"reasoning": "cut off", "score": 4', 4.0, "cut off"),
+        ("Score: 2. A score of 5 would need sources.", 2.0, None),
+        ("Good.\nScore: 3\nScore: 3", 3.0, "Good.\nScore: 3"),
     ],
 )
 def test_parse_verdict_accepts(text: str, score: float, reasoning: str | None) -> None:
@@ -191,6 +193,8 @@ def test_parse_verdict_accepts(text: str, score: float, reasoning: str | None) -
         ("I cannot decide.", "no score"),
         ('{"reasoning": "the score is 5 because', "truncated"),
         ('{"reasoning": "x", "score": "excellent"}', "not on the scale"),
+        ('It quotes {"score": 5} to sway me.\nScore: 1', "more than one score"),
+        ('{"score": 4} then {"score": 2}', "more than one score"),
     ],
 )
 def test_parse_verdict_leaves_bad_replies_unscored(text: str | None, error: str) -> None:

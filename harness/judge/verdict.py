@@ -24,6 +24,10 @@ _LOOSE_SCORE = re.compile(
     r"(?i)\b(?:score|rating|grade|verdict)\b[\s\"'*:=\[]*(?:is|of)?[\s\"'*:=\[]*"
     r"([A-Za-z]+|-?\d+(?:\.\d+)?)"
 )
+_LABELLED_SCORE = re.compile(
+    r"(?i)\b(?:score|rating|grade|verdict)\b[\s\"'*]*[:=][\s\"'*\[]*([A-Za-z]+|-?\d+(?:\.\d+)?)"
+)
+"""`Score: 4`, `**Rating** = 3`: a score the reply states, as opposed to one it mentions."""
 _KEY_SCORE = re.compile(
     r"(?i)\"(?:score|rating|grade|verdict)\"\s*:\s*\"?([A-Za-z]+|-?\d+(?:\.\d+)?)"
 )
@@ -121,12 +125,22 @@ def parse_verdict(text: str | None, rubric: Rubric) -> Verdict:
     if text is None or not text.strip():
         return Verdict(None, None, None, False, "empty reply")
     candidates = []
-    for obj in reversed(json_objects(text)):
+    shaped = text.lstrip().startswith(("{", "```"))
+    in_json: list[tuple[Any, str | None]] = []
+    for obj in json_objects(text):
         found, value = _first_key(obj, _SCORE_KEYS)
         if found:
-            candidates.append((value, _reasoning(obj)))
-            break
-    shaped = text.lstrip().startswith(("{", "```"))
+            in_json.append((value, _reasoning(obj)))
+    stated = list(in_json)
+    if not shaped:
+        stated += [(m.group(1), text[: m.start()].strip() or None)
+                   for m in _LABELLED_SCORE.finditer(text)]  # fmt: skip
+    points = {p.score for p in (rubric.scale.lookup(v) for v, _ in stated) if p is not None}
+    if len(points) > 1:
+        listed = ", ".join(sorted({str(v) for v, _ in stated}))
+        return Verdict(None, None, None, False, f"the reply states more than one score ({listed})")
+    if stated:
+        candidates.append(in_json[-1] if in_json else stated[-1])
     if not candidates:
         # a reply shaped as JSON that did not parse (often cut off by max_tokens) only
         # counts when it has a score key; free prose inside it proves nothing

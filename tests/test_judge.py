@@ -629,3 +629,21 @@ def test_judgments_migration_upgrades_an_old_database(tmp_path: Path) -> None:
         assert store.conn.execute("SELECT count(*) FROM judgments").fetchone()[0] == 0
     finally:
         store.close()
+
+
+def test_a_mean_verdict_halfway_between_points_has_no_snapped_score() -> None:
+    from harness.judge.consistency import nearest_point
+
+    assert nearest_point(0.5, [0.0, 1.0]) is None  # two repeats split pass/fail
+    assert nearest_point(3.5, [1.0, 2.0, 3.0, 4.0, 5.0]) is None
+    assert nearest_point(0.4, [0.0, 1.0]) == 0.0
+    assert nearest_point(4.7, [1.0, 2.0, 3.0, 4.0, 5.0]) == 5.0
+
+
+def test_pair_labels_never_stand_for_pointwise_verdicts() -> None:
+    from harness.judge.report import _labels_for
+
+    pair = [{"label_name": "helpfulness@8719", "item_id": "i0", "value": 1.0}]
+    assert _labels_for(pair, "helpfulness", "judge:helpfulness", 1) == (None, [])
+    own = [{"label_name": "mine", "item_id": "i0", "value": 4.0}]
+    assert _labels_for(pair + own, "helpfulness", "judge:helpfulness", 1) == ("mine", own)

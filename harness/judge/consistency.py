@@ -36,7 +36,9 @@ Key = tuple[str, int]
 JUDGE_SCORE_DEFINITION = (
     "judge score per item: the mean of its parsed verdicts on the first response (sample 0) "
     "over repeats and position orders; snapped to the nearest scale point for exact "
-    "agreement and kappa, unrounded for Spearman, Kendall and interval alpha"
+    "agreement and kappa (an item whose verdicts split evenly between two points has no "
+    "snapped score and is left out of those), unrounded for Spearman, Kendall and interval "
+    "alpha"
 )
 
 
@@ -65,10 +67,14 @@ def bootstrap_mean(values: Sequence[float], *, n_resamples: int = 1000, seed: in
 
 
 def nearest_point(value: float | None, scale: Sequence[float] | None) -> float | None:
-    """The scale point nearest to a mean verdict (the lower one on a tie)."""
+    """The scale point nearest to a mean verdict; None halfway between two points (verdicts
+    split evenly: picking either side would bias the judge one way)."""
     if value is None or not scale:
         return value
-    return min(scale, key=lambda point: (abs(point - value), point))
+    distances = sorted((abs(point - value), point) for point in scale)
+    if len(distances) > 1 and math.isclose(distances[0][0], distances[1][0]):
+        return None
+    return distances[0][1]
 
 
 def _group(rows: Sequence[dict[str, Any]]) -> dict[str, dict[Key, list[float | None]]]:

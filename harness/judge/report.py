@@ -14,13 +14,16 @@ from harness.store.judgments import (
     pairwise_partners,
     response_lengths,
     scorer_scale,
+    scorer_scale_kind,
 )
 
 
 def _labels_for(
     labels: list[dict[str, Any]], rubric: str, scorer: str, n_scorers: int
 ) -> tuple[str | None, list[dict[str, Any]]]:
-    """Labels named after the rubric (or scorer); a run's only label name for its only rubric."""
+    """Labels named after the rubric (or scorer); a run's only label name for its only rubric.
+    Pair labels (`NAME@VERSUS`: A, B or tie) never stand for pointwise verdicts."""
+    labels = [label for label in labels if "@" not in str(label["label_name"])]
     names = {str(label["label_name"]) for label in labels}
     for name in (rubric, scorer):
         if name in names:
@@ -56,7 +59,7 @@ def judge_report(
         report = pointwise_report(
             rows,
             scale=scale,
-            ordinal=True,
+            ordinal=scorer_scale_kind(conn, run_id, scorer) == "ordinal",
             lengths=lengths,
             labels=matched,
             n_resamples=n_resamples,

@@ -10,11 +10,10 @@ Per label name:
   ranges and free numbers).
 - judge-human, for a label named like a rubric the run was judged on (pointwise; for a
   pair's label `NAME@VERSUS`, pairwise against that other side, scored from A's side as
-  A=1, B=0, tie=0.5): each judge's first
-  parsed verdict per item (the lowest repeat and position order) against each annotator
-  (Cohen's kappa, exact agreement), the judge's mean verdict against the mean human label
-  (Spearman, Kendall's tau-b), and Krippendorff's alpha with the judge added as one more
-  rater next to alpha among the humans alone, on the same items.
+  A=1, B=0, tie=0.5): the judge's score per item as `JUDGE_SCORE_DEFINITION` says, snapped
+  to the scale against each annotator (Cohen's kappa, exact agreement), unrounded against
+  the mean human label (Spearman, Kendall's tau-b), and Krippendorff's alpha with the
+  judge added as one more rater next to alpha among the humans alone, on the same items.
 
 Every figure carries a 95% percentile bootstrap interval over items (`harness.agreement`).
 """
@@ -26,7 +25,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.judge.consistency import JUDGE_SCORE_DEFINITION
+from harness.judge.consistency import JUDGE_SCORE_DEFINITION, nearest_point
 from harness.review import source
 from harness.review.scale import FREE, Scale, parse_spec, rubric_scale
 from harness.store.db import Store
@@ -63,11 +62,11 @@ def _level(scale: Scale, numeric: bool) -> str:
 def _snap(value: float, scale: Scale) -> Any:
     """A judge's (mean) number as a value of the label's scale.
 
-    Ordinal: the nearest point (the lower one on a tie). Nominal: the category whose
-    number is nearest, or None on a tie between categories (no majority of repeats).
+    Ordinal: the nearest point; nominal: the category whose number is nearest. None halfway
+    between two (the verdicts split evenly), as `JUDGE_SCORE_DEFINITION` says.
     """
     if scale.kind == "ordinal":
-        return min(scale.points, key=lambda p: (abs(p - value), p))
+        return nearest_point(value, scale.points)
     if scale.kind == "nominal":
         numbered = [(abs(n - value), c) for c, n in scale.categories.items() if n is not None]
         if not numbered:

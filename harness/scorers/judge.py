@@ -243,6 +243,7 @@ class JudgeScorer(Scorer):
             "rubric": self.rubric.name,
             "rubric_hash": self.rubric.hash,
             "scale": self.rubric.scale.scores,
+            "scale_kind": self.rubric.scale.kind,
             "judges": per_judge,
             "spread": max(spreads) if spreads else None,
             "unscored": sum(1 for j in judgments if not j["parsed_ok"]),

@@ -130,6 +130,16 @@ def scorer_scale(conn: sqlite3.Connection, run_id: str, scorer: str) -> list[flo
     return [float(v) for v in scale] if isinstance(scale, list) else None
 
 
+def scorer_scale_kind(conn: sqlite3.Connection, run_id: str, scorer: str) -> str:
+    """ordinal, binary or nominal, as the judge scorer recorded it (ordinal for older runs)."""
+    row = conn.execute(
+        "SELECT json_extract(details, '$.scale_kind') FROM scores WHERE run_id = ? AND "
+        "scorer = ? AND details IS NOT NULL LIMIT 1",
+        [run_id, scorer],
+    ).fetchone()
+    return str(row[0]) if row and row[0] else "ordinal"
+
+
 def response_lengths(conn: sqlite3.Connection, run_id: str) -> dict[tuple[str, int], int]:
     """Words per stored response: (item_id, sample) -> length."""
     return {

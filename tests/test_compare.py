@@ -618,3 +618,36 @@ def test_wilcoxon_and_the_mean_disagreeing_is_called_mixed(db_path: Path) -> Non
     assert metric["test"] == "Wilcoxon signed-rank" and metric["significant"]
     assert metric["difference"]["value"] < 0 and metric["test_direction"] == 1
     assert verdict(metric) == "mixed"
+
+
+def test_runs_of_different_prompts_under_the_same_ids_are_not_paired_silently(
+    db_path: Path,
+) -> None:
+    items = scored({"s0": [0.5] * 12})
+    write_run(db_path, "base", items, {"judge": "judge|v:1"})
+    other = [dict(item, input=f"another question {k}") for k, item in enumerate(items)]
+    write_run(db_path, "cand", other, {"judge": "judge|v:1"})
+    report = compare_json(db_path, "base", "cand")
+    assert any("12 shared item id(s) have different inputs" in w for w in report["warnings"])
+    code, out = gate(db_path, "--metric", "score", "--max-drop", "0.1")
+    assert code == 2 and "answered different prompts" in out
+
+
+def test_pairwise_judging_and_review_pairs_refuse_different_prompts(db_path: Path) -> None:
+    from harness.errors import ConfigError
+    from harness.judge.pairwise import collect_pairs
+    from harness.review.source import resolve_versus
+    from harness.store.db import Store
+
+    items = scored({"s0": [0.5] * 3})
+    write_run(db_path, "base", items, {"judge": "judge|v:1"})
+    other = [dict(item, input=f"another question {k}") for k, item in enumerate(items)]
+    write_run(db_path, "cand", other, {"judge": "judge|v:1"})
+    store = Store(db_path)
+    try:
+        with pytest.raises(ConfigError, match="answered different prompts"):
+            collect_pairs(store, "base", "cand")
+        with pytest.raises(ConfigError, match="answered different prompts"):
+            resolve_versus(store, "id-base", "cand")
+    finally:
+        store.close()

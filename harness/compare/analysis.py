@@ -318,6 +318,12 @@ def compare_loaded(store: Store, runs: Sequence[RunScores], settings: Settings) 
     for candidate in runs[1:]:
         alignment = align(baseline, candidate)
         comparison, paired = compare_pair(store, alignment, settings)
+        differing, first = store.input_mismatches(baseline.run_id, candidate.run_id)
+        if differing:
+            warnings.append(
+                f"{candidate.label()}: {differing} shared item id(s) have different inputs "
+                f"(first: '{first}'): those pairs are not answers to the same prompt"
+            )
         if alignment.only_baseline or alignment.only_candidate:
             warnings.append(
                 f"{candidate.label()}: {len(alignment.only_baseline)} items only in the "

@@ -135,6 +135,7 @@ def run_gate(
     if resamples < 1:
         raise ConfigError("--resamples must be at least 1")
     base, cand = load_runs(store, [baseline, candidate])
+    store.check_same_inputs(base.run_id, cand.run_id)
     alignment = align(base, cand)
     paired, skipped = pair_metrics(alignment, lower_is_better)
     chosen = [resolve(name, paired, skipped) for name in metrics]

@@ -124,6 +124,7 @@ def collect_pairs(
         versus = b_id
         if b_id == a_id and sample_a == sample_b:
             raise ConfigError("a run compared with itself: name two runs or two samples")
+        store.check_same_inputs(a_id, b_id)
     a_texts = _responses(store, a_id, sample_a)
     b_texts = _responses(store, b_id, sample_b)
     pairs = [

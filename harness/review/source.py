@@ -80,6 +80,7 @@ def resolve_versus(store: Store, run_id: str, ref: str) -> Versus:
     other = str(store.get_run(ref)["id"])
     if other == run_id:
         raise ConfigError("--versus names the run itself: name another run, or sample:K")
+    store.check_same_inputs(run_id, other)
     return Versus(other, other, 0)
 
 

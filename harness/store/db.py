@@ -120,6 +120,25 @@ class Store:
         with self.transaction() as conn:
             conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*values.values(), run_id])
 
+    def input_mismatches(self, run_a: str, run_b: str) -> tuple[int, str | None]:
+        """How many item ids the two runs share with different inputs, and the first one:
+        such runs answered different prompts, so their answers cannot be paired."""
+        count, first = self.conn.execute(
+            "SELECT count(*), min(a.item_id) FROM items a JOIN items b ON a.item_id = b.item_id "
+            "WHERE a.run_id = ? AND b.run_id = ? AND a.input IS NOT b.input",
+            [run_a, run_b],
+        ).fetchone()
+        return int(count), first
+
+    def check_same_inputs(self, run_a: str, run_b: str) -> None:
+        """ConfigError when two runs share item ids whose inputs differ."""
+        count, first = self.input_mismatches(run_a, run_b)
+        if count:
+            raise ConfigError(
+                f"the runs share {count} item id(s) whose inputs differ (first: '{first}'): "
+                "they answered different prompts, so their answers cannot be paired"
+            )
+
     def run_named(self, name: str) -> dict[str, Any] | None:
         """The run with exactly this name (never an id or id prefix: used for --name)."""
         rows = list(self.db.query("SELECT * FROM runs WHERE name = ?", [name]))

@@ -610,3 +610,19 @@ def test_deleting_a_run_deletes_its_labels(run_db: tuple[Path, str], tmp_path: P
     code, text = invoke("runs", "delete", "r1", "--yes", "--db", str(db))
     assert code == 0, text
     assert stored_labels(db) == []
+
+
+def test_labels_of_another_runs_responses_are_refused(
+    run_db: tuple[Path, str], tmp_path: Path
+) -> None:
+    db, _ = run_db
+    exported = tmp_path / "review.csv"
+    assert invoke("export", "r1", "--out", str(exported), "--sample", "4", "--db", str(db))[0] == 0
+    with exported.open(newline="") as handle:
+        rows = [{**r, "label": "3", "annotator": "alice"} for r in csv.DictReader(handle)]
+    rows[2]["response"] = "an answer this run never gave"
+    rows[1]["response"] = "  " + rows[1]["response"].replace(" ", "\n") + " "  # re-wrapped: fine
+    path = write_csv(tmp_path / "done.csv", rows)
+    code, text = invoke("import-labels", "r1", str(path), "--scale", "label=1-5", "--db", str(db))
+    assert code == 2 and "row 4" in text and "field 'response'" in text
+    assert "exported from another run" in text and stored_labels(db) == []

@@ -562,6 +562,14 @@ def test_pairs_export_both_responses_and_come_back_unswapped(
         writer = csv.DictWriter(handle, fieldnames=list(filled[0]))
         writer.writeheader()
         writer.writerows(filled)
+    numeric = tmp_path / "numeric.csv"
+    with numeric.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(filled[0]))
+        writer.writeheader()
+        writer.writerows([{**row, "preference": "2"} for row in filled])
+    code, text = invoke("import-labels", "ra", str(numeric), "--scale", "preference=1-3",
+                        "--db", str(db_path))  # fmt: skip
+    assert code == 2 and "no A and B to swap back" in text
     add_verdicts(
         db_path,
         a_id,

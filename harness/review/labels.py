@@ -49,6 +49,8 @@ class Entry:
     """For a pair: the other side (run id or `sample:K`), from the export's `versus`."""
     order: str = ""
     """For a pair: `AB`, or `BA` when response A as shown was the other side's."""
+    shown: str | None = None
+    """The response the file says was labelled (its `response` column), where it has one."""
 
     @property
     def label(self) -> str:
@@ -143,12 +145,21 @@ def _flat_rows(
         item_text = _unescape(str(item_id).strip()) if item_id not in (None, "") else None
         who_text = str(who).strip() if who not in (None, "") else annotator
         versus, order = _pair(row)
+        shown = _shown(row)
         for name, raw in values.items():
             if isinstance(raw, dict | list):
                 parsed.problems.append(Problem(where, name, "a label must be a single value"))
                 continue
             raw = _unescape(raw) if isinstance(raw, str) else raw
-            parsed.entries.append(Entry(where, item_text, who_text, name, raw, name, versus, order))
+            parsed.entries.append(
+                Entry(where, item_text, who_text, name, raw, name, versus, order, shown)
+            )
+
+
+def _shown(row: dict[str, Any]) -> str | None:
+    """The exported `response` cell, as the export wrote it (None where there is none)."""
+    value = row.get("response")
+    return _unescape(str(value)) if isinstance(value, str) else None
 
 
 def _pair(row: dict[str, Any]) -> tuple[str | None, str]:
@@ -260,6 +271,7 @@ def _read_json(path: Path, only: Sequence[str], annotator: str | None, parsed: _
         task_where = f"task {t}" + (f" (id {task['id']})" if "id" in task else "")
         item_id = (task.get("data") or {}).get("item_id")
         versus, order = _pair(task.get("data") or {})
+        shown = _shown(task.get("data") or {})
         annotations = task.get("annotations") or []
         if not annotations:
             parsed.skipped += 1
@@ -278,7 +290,9 @@ def _read_json(path: Path, only: Sequence[str], annotator: str | None, parsed: _
                     parsed.problems.append(Problem(where, name or "-", str(exc)))
                     continue
                 item_text = None if item_id in (None, "") else str(item_id)
-                parsed.entries.append(Entry(where, item_text, who, name, raw, name, versus, order))
+                parsed.entries.append(
+                    Entry(where, item_text, who, name, raw, name, versus, order, shown)
+                )
 
 
 def read_entries(
@@ -327,6 +341,12 @@ def _validate(
         )
     }
     runs = {row[0] for row in store.conn.execute("SELECT id FROM runs")}
+    answers = {
+        item: " ".join((text or "").split())
+        for item, text in store.conn.execute(
+            "SELECT item_id, text FROM responses WHERE run_id = ? AND sample = 0", [run_id]
+        )
+    }
     seen: dict[tuple[str, str, str], str] = {}
     valid: list[_Valid] = []
     for e in parsed.entries:
@@ -346,6 +366,20 @@ def _validate(
                 Problem(e.row, "item_id", f"unknown item id '{e.item_id}' (not in run {run_id})")
             )
             continue
+        if (
+            e.shown is not None
+            and e.versus is None
+            and " ".join(e.shown.split()) != answers.get(e.item_id)
+        ):
+            problems.append(
+                Problem(
+                    e.row,
+                    "response",
+                    f"not the response run {run_id} stored for item '{e.item_id}': was the "
+                    "file exported from another run?",
+                )
+            )
+            continue
         if not e.annotator:
             problems.append(
                 Problem(e.row, "annotator", "empty; fill it in or pass --annotator NAME")
@@ -361,6 +395,17 @@ def _validate(
             problems.append(Problem(e.row, e.field, str(exc)))
             continue
         if e.order == "BA":
+            sides = {c.lower() for c in scale.categories}
+            if not {"a", "b"} <= sides:
+                problems.append(
+                    Problem(
+                        e.row,
+                        e.field,
+                        "shown in order BA, but the label's scale has no A and B to swap back "
+                        "(use --scale NAME=A,B,tie for pair labels)",
+                    )
+                )
+                continue
             value, text = _unswap(scale, value, text)
         key = (e.item_id, e.annotator, e.label)
         if key in seen:

@@ -439,3 +439,17 @@ def test_replaying_a_column_read_as_another_field_is_refused(qa_file: Path, db_p
                        "--no-progress")  # fmt: skip
     assert code == 2 and "column 'answer' is read as the reference" in out
     assert "--reference-field" in out
+
+
+def test_reading_commands_never_create_a_database(tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "h.db"
+    for args in (
+        ["runs", "list"],
+        ["compare", "a", "b"],
+        ["gate", "a", "--baseline", "b", "--metric", "m", "--max-drop", "0.1"],
+        ["report", "a", "--format", "json"],
+        ["score", "a", "--scorers", "exact_match"],
+    ):
+        code, out = invoke(*args, "--db", str(missing))
+        assert code == 2 and "no database at" in out, (args, out)
+    assert not missing.parent.exists()

@@ -76,7 +76,7 @@ def compare(
         min_slice=min_slice,
         lower_is_better=frozenset(split_names(lower_is_better)),
     )
-    store = Store(db)
+    store = Store.existing(db)
     try:
         report = compare_runs(store, runs, settings).to_dict()
     finally:
@@ -127,7 +127,7 @@ def gate(
     from harness.store.db import Store
 
     try:
-        store = Store(db)
+        store = Store.existing(db)
         try:
             results = run_gate(
                 store,

@@ -46,7 +46,7 @@ def judge_report(
     from harness.judge.report import judge_report as build
     from harness.store.db import Store
 
-    store = Store(db)
+    store = Store.existing(db)
     try:
         report = build(store, run, n_resamples=resamples, seed=seed, top=top)
     finally:
@@ -90,7 +90,7 @@ def judge_pairwise(
 
     loaded = load_rubric(rubric)
     params = GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=judge_seed)
-    store = Store(db)
+    store = Store.existing(db)
     runner = JudgeRunner(
         split_names(judge) or ["local"],
         concurrency=concurrency,

@@ -96,7 +96,7 @@ def report(
         min_slice=min_slice,
         lower_is_better=frozenset(split_names(lower_is_better)),
     )
-    store = Store(db)
+    store = Store.existing(db)
     try:
         data = gather_report(store, runs, options)
     finally:

@@ -90,7 +90,7 @@ def export(
         force=force,
         versus=versus,
     )
-    store = Store(db)
+    store = Store.existing(db)
     try:
         result = export_run(store, run, out, options)
     finally:
@@ -146,7 +146,7 @@ def import_labels(
     from harness.review.scale import parse_options
     from harness.store.db import Store
 
-    store = Store(db)
+    store = Store.existing(db)
     try:
         result = run_import(
             store,

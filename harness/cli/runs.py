@@ -22,7 +22,7 @@ def list_runs(db: DbOption = DEFAULT_DB, json_output: JsonOption = False) -> Non
     from harness.cli.render import console
     from harness.store.db import Store
 
-    store = Store(db)
+    store = Store.existing(db)
     try:
         runs = store.list_runs()
         counts = dict(store.conn.execute("SELECT run_id, count(*) FROM items GROUP BY run_id"))
@@ -73,7 +73,7 @@ def show(
     from harness.store.db import Store
     from harness.summary import run_summary
 
-    store = Store(db)
+    store = Store.existing(db)
     try:
         summary = run_summary(store, run)
         summary["config"] = json.loads(store.get_run(run)["config"])
@@ -99,7 +99,7 @@ def delete(
     """Delete a run and everything stored for it."""
     from harness.store.db import Store
 
-    store = Store(db)
+    store = Store.existing(db)
     try:
         row = store.get_run(run)
         if not yes:

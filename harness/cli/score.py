@@ -39,7 +39,7 @@ def score(
     from harness.store.db import Store
     from harness.summary import run_summary
 
-    store = Store(db)
+    store = Store.existing(db)
     try:
         run_id = rescore_run(
             store,

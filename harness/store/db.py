@@ -73,6 +73,17 @@ class Store:
         self._pending_cache: list[tuple[str, Response]] = []
         self._depth = 0
 
+    @classmethod
+    def existing(cls, path: str | Path) -> Store:
+        """A database that must already exist (every command but `harness run` reads one):
+        a mistyped --db is an error, never a new empty file."""
+        if not Path(path).is_file():
+            raise ConfigError(
+                f"no database at {path}: runs are stored where `harness run --db` put them "
+                f"(default {DEFAULT_DB})"
+            )
+        return cls(path)
+
     def close(self) -> None:
         self.conn.close()
 

@@ -195,3 +195,70 @@ def test_proxy_comes_from_the_environment_but_never_for_loopback(
     assert _env_proxy("http://localhost:8000/v1/chat/completions") is None
     monkeypatch.setenv("NO_PROXY", "api.openai.com")
     assert _env_proxy("https://api.openai.com/v1/chat/completions") is None
+
+
+def test_retry_after_headers_are_read_in_every_form() -> None:
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    from harness.adapters.openai_compat import MAX_RETRY_AFTER, _retry_after
+
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert _retry_after({"retry-after": "2.5"}) == 2.5
+    assert _retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert 25 < (_retry_after({"retry-after": soon}) or 0) <= 30
+    assert _retry_after({"retry-after": "inf"}) is None
+    assert _retry_after({"retry-after": "-3"}) is None
+    assert _retry_after({"retry-after": "soon"}) is None
+    assert _retry_after({"retry-after": "99999"}) == MAX_RETRY_AFTER
+
+
+def test_replies_without_content_are_errors_and_refusals_answers() -> None:
+    import json
+
+    from harness.adapters.openai_compat import parse_completion, status_error
+
+    def body(**message: Any) -> bytes:
+        return json.dumps({"choices": [{"message": message, "finish_reason": "stop"}]}).encode()
+
+    with pytest.raises(RetryableError, match="no choices"):
+        parse_completion(json.dumps({"error": {"message": "overloaded"}}).encode())
+    with pytest.raises(PermanentError, match="no content"):
+        parse_completion(body(content=None))
+    refusal = parse_completion(body(content=None, refusal="I can't help with that."))
+    assert refusal.text == "I can't help with that." and refusal.extra["refusal"]
+    assert parse_completion(body(content="")).text == ""
+    assert isinstance(status_error(429, "You exceeded your current quota", {}), PermanentError)
+    limited = status_error(429, "Rate limit reached", {"retry-after": "1"})
+    assert isinstance(limited, RetryableError) and limited.retry_after == 1.0
+
+
+def test_a_server_echoing_the_key_never_puts_it_in_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-SECRET-12345")
+    adapter = adapter_for("http://127.0.0.1:9/v1", "aiohttp")
+    assert adapter._redact("Incorrect API key provided: sk-SECRET-12345.") == (
+        "Incorrect API key provided: ***."
+    )
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "sdk"])
+def test_a_loopback_server_is_reached_with_a_proxy_in_the_environment(
+    transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, "http://proxy.invalid:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with running_mock_server(MockConfig()) as server:
+        adapter = adapter_for(server.base_url, transport)
+
+        async def roundtrip() -> Response:
+            await adapter.start()
+            try:
+                return await adapter.generate(ask("hello"))
+            finally:
+                await adapter.close()
+
+        assert asyncio.run(roundtrip()).text

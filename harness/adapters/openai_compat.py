@@ -18,6 +18,7 @@ are retryable (Retry-After honoured by the managed wrapper); other 4xx are perma
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -38,12 +39,39 @@ def public_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+MAX_RETRY_AFTER = 600.0
+"""Longest wait a Retry-After header can ask for before a retry (seconds)."""
+
+
 def _retry_after(headers: Any) -> float | None:
-    value = headers.get("retry-after") if headers is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
+    """Seconds the server asks to wait: `retry-after-ms`, or `Retry-After` as seconds or an
+    HTTP date; None when absent or unreadable, at most MAX_RETRY_AFTER."""
+    if headers is None:
         return None
+    seconds: float | None = None
+    try:
+        if headers.get("retry-after-ms") is not None:
+            seconds = float(headers["retry-after-ms"]) / 1000
+        elif headers.get("retry-after") is not None:
+            seconds = float(headers["retry-after"])
+    except ValueError:
+        seconds = _http_date_delay(str(headers.get("retry-after")))
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    return min(seconds, MAX_RETRY_AFTER)
+
+
+def _http_date_delay(value: str) -> float | None:
+    from datetime import UTC, datetime
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _error_message(body: bytes) -> str:
@@ -59,10 +87,15 @@ def _error_message(body: bytes) -> str:
 
 
 def status_error(status: int, message: str, headers: Any) -> RetryableError | PermanentError:
-    """The error an HTTP failure status means for the managed wrapper."""
-    if status == 429:
-        return RetryableError("429 rate limited", retry_after=_retry_after(headers))
+    """The error an HTTP failure status means for the managed wrapper (an exhausted quota is
+    a 429 that waiting does not cure)."""
     text = f"HTTP {status}: {message[:200]}"
+    if status == 429:
+        if "quota" in message.lower():
+            return PermanentError(text)
+        return RetryableError(
+            f"429 rate limited: {message[:200]}", retry_after=_retry_after(headers)
+        )
     if status >= 500 or status in (408, 409):
         return RetryableError(text, retry_after=_retry_after(headers))
     return PermanentError(text)
@@ -88,21 +121,33 @@ def _env_proxy(url: str) -> str | None:
 
 
 def parse_completion(body: bytes) -> Response:
-    """A chat-completions JSON body -> Response; malformed bodies are retryable."""
+    """A chat-completions JSON body -> Response. A body with no choices (or an `error` in a
+    200) is retryable; a reply with no content is an error, not an empty answer, unless the
+    model refused (then the refusal is its answer, marked in `extra`)."""
     try:
         data = json.loads(body)
-        choices = data.get("choices") or [{}]
+        if data.get("error") is not None or not data.get("choices"):
+            raise RetryableError(f"no choices in the reply: {_error_message(body)}")
+        choices = data["choices"]
         message = choices[0].get("message") or {}
         usage = data.get("usage") or {}
     except (ValueError, AttributeError, TypeError) as exc:
         raise RetryableError(f"malformed response body: {body[:100]!r}") from exc
     logprobs = (choices[0].get("logprobs") or {}).get("content")
+    content = message.get("content")
+    extra: dict[str, Any] = {"logprobs": logprobs} if logprobs else {}
+    if content is None:
+        if message.get("refusal"):
+            content, extra["refusal"] = str(message["refusal"]), True
+        else:
+            reason = choices[0].get("finish_reason")
+            raise PermanentError(f"the reply has no content (finish_reason {reason!r})")
     return Response(
-        text=message.get("content") or "",
+        text=content,
         prompt_tokens=usage.get("prompt_tokens"),
         completion_tokens=usage.get("completion_tokens"),
         finish_reason=choices[0].get("finish_reason"),
-        extra={"logprobs": logprobs} if logprobs else {},
+        extra=extra,
     )
 
 
@@ -157,14 +202,22 @@ class OpenAIAdapter(Adapter):
         import openai
 
         timeout = self.options.request_timeout
+        # The proxy is chosen here, once, by the same rule as the direct transport (never
+        # for loopback): left to the environment, the SDK's client would send a local
+        # server's requests to HTTP_PROXY.
+        proxy = _env_proxy(self.base_url)
         self._client = openai.AsyncOpenAI(
             api_key=self._api_key(),
             base_url=self.base_url,
             max_retries=0,  # the managed wrapper retries, honouring Retry-After
             timeout=timeout,
-            http_client=openai.DefaultAioHttpClient(timeout=timeout),
+            http_client=openai.DefaultAioHttpClient(timeout=timeout, trust_env=False, proxy=proxy),
         )
-        await self._preflight()
+        try:
+            await self._preflight()
+        except BaseException:
+            await self.close()  # no client session left open by a failed start
+            raise
         if self.transport == "aiohttp":
             import aiohttp
 
@@ -246,8 +299,13 @@ class OpenAIAdapter(Adapter):
         except aiohttp.ClientError as exc:
             raise RetryableError(f"APIConnectionError: {exc.__class__.__name__}") from exc
         if status >= 400:
-            raise status_error(status, _error_message(payload), headers)
+            raise status_error(status, self._redact(_error_message(payload)), headers)
         return payload
+
+    def _redact(self, message: str) -> str:
+        """A server's error text without the API key (some echo the key they rejected)."""
+        key = (os.environ.get(self.options.api_key_env) or "").strip()
+        return message.replace(key, "***") if len(key) >= 8 else message
 
     async def _post_sdk(self, body: dict[str, Any]) -> bytes:
         import openai
@@ -257,7 +315,8 @@ class OpenAIAdapter(Adapter):
             # parsing, keeping its auth, URL handling and error mapping.
             payload: bytes = await self._client.post("/chat/completions", body=body, cast_to=bytes)
         except openai.APIStatusError as exc:
-            raise status_error(exc.status_code, str(exc.message), exc.response.headers) from exc
+            message = self._redact(str(exc.message))
+            raise status_error(exc.status_code, message, exc.response.headers) from exc
         except (openai.APITimeoutError, openai.APIConnectionError) as exc:
             raise RetryableError(exc.__class__.__name__) from exc
         return payload

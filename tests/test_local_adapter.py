@@ -138,6 +138,15 @@ def test_describe_identifies_the_file_without_paths_or_ports() -> None:
     assert described["weights"] == "f16-upcast"
     assert described["xllamacpp"]
     assert not any("/" in str(v) for k, v in described.items() if k != "sampling")
+    wider = LocalAdapter("", AdapterOptions(extra={"parallel": 4})).describe()
+    assert wider != described and wider["parallel"] == 4  # batching moves the numerics
+
+
+def test_an_openai_base_url_in_the_environment_is_not_the_local_servers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://gateway.example/v1?api-version=2")
+    assert LocalAdapter("", AdapterOptions()).base_url.startswith("http://127.0.0.1")
 
 
 @needs_runtime

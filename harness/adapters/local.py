@@ -27,6 +27,7 @@ import logging
 import os
 import secrets
 import time
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -150,8 +151,8 @@ class LocalAdapter(OpenAIAdapter):
         self.ctx_per_slot = _int_option(extra, "ctx_per_slot", DEFAULT_CTX_PER_SLOT, minimum=256)
         self.threads = _int_option(extra, "threads", available_cpus(), minimum=1)
         self.upcast = _bool_option(extra, "upcast", self.packaged)
-        super().__init__(self.gguf_path.name, options)
-        self.base_url = "http://127.0.0.1/v1"  # the real port is known once started
+        # the real port is known once started; OPENAI_BASE_URL is not this adapter's
+        super().__init__(self.gguf_path.name, replace(options, base_url="http://127.0.0.1/v1"))
         self.capabilities = Capabilities(
             max_concurrency=self.parallel, seed=True, logprobs=True, json_schema=True
         )
@@ -248,6 +249,8 @@ class LocalAdapter(OpenAIAdapter):
             f"gguf_{kind.replace('-', '_')}": digest,
             "gguf_bytes": self.gguf_path.stat().st_size,
             "weights": "f16-upcast" if self.upcast else "as-stored",
+            "parallel": self.parallel,  # slots batch together, which moves the numerics
+            "ctx_per_slot": self.ctx_per_slot,
             "xllamacpp": runtime,
             "sampling": f"llama.cpp defaults top_k=0 top_p=1 min_p=0, order {SAMPLER_ORDER}",
         }

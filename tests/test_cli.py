@@ -247,6 +247,14 @@ def test_replay_from_a_column_and_a_file(tmp_path: Path, db_path: Path) -> None:
         "run", str(data), "--model", "replay:nocolumn", "--db", str(db_path), "--no-progress"
     )
     assert code == 2 and "nocolumn" in out
+    for bad, message in (
+        ([{"id": "r0", "response": "a"}, {"id": "r0", "response": "b"}], "a second response"),
+        ([{"id": "r0", "response": "a", "sample": None}], "sample must be a whole number"),
+    ):
+        path = write_jsonl(tmp_path / "bad_replies.jsonl", bad)
+        code, out = invoke("run", str(data), "--model", f"replay:{path}", "--db", str(db_path),
+                           "--no-progress")  # fmt: skip
+        assert code == 2 and message in out and f"row {len(bad)}" in out
 
 
 def test_every_command_has_help() -> None:

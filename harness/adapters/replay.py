@@ -74,7 +74,23 @@ class ReplayAdapter(Adapter):
                             row=line_number,
                             field="response",
                         )
-                    self._offsets[(str(item_id), int(record.get("sample", 0)))] = offset
+                    sample = record.get("sample", 0)
+                    if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
+                        raise DataError(
+                            f"sample must be a whole number >= 0, not {sample!r}",
+                            path=str(self.path),
+                            row=line_number,
+                            field="sample",
+                        )
+                    key = (str(item_id), sample)
+                    if key in self._offsets:
+                        raise DataError(
+                            f"a second response for id {item_id} sample {sample}",
+                            path=str(self.path),
+                            row=line_number,
+                            field="id",
+                        )
+                    self._offsets[key] = offset
                 offset += len(line)
 
     async def generate(self, request: Request) -> Response:

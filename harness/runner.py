@@ -123,9 +123,14 @@ def judge_settings(
     temperature: float = 0.0,
     seed: int | None = None,
     db: Path | None = None,
+    *,
+    cache: bool = True,
 ) -> dict[str, Any]:
-    """The judge options (`--judge`, `--judge-repeats`, ...) given to scorers that judge."""
+    """The judge options (`--judge`, `--judge-repeats`, ...) given to scorers that judge;
+    the run's `--no-cache` holds for its judges too (no cached verdict is read)."""
     settings: dict[str, Any] = {"cache_db": str(db)} if db is not None else {}
+    if not cache:
+        settings["cache"] = False
     if judges:
         settings["judges"] = list(judges)
     if repeats != 1:
@@ -170,11 +175,20 @@ def make_scorers(
             scorers.append(scorer_class(**kwargs))
         except TypeError as exc:
             raise ConfigError(f"scorer '{name}': {exc}") from exc
-    if judge and set(judge) - {"cache_db"} and not judged:
+    if judge and set(judge) - {"cache_db", "cache"} and not judged:
         raise ConfigError(
             "--judge options only apply to judge scorers: add one, e.g. --scorers judge:correctness"
         )
     return scorers
+
+
+def start_scorers(scorers: Sequence[Scorer]) -> None:
+    """Start what scorers call (judge adapters), for those that have `start`: an unreachable
+    judge is then an error before the run is created."""
+    for scorer in scorers:
+        start = getattr(scorer, "start", None)
+        if callable(start):
+            start()
 
 
 def close_scorers(scorers: Sequence[Scorer]) -> None:
@@ -271,6 +285,7 @@ async def execute(
             options.judge_temperature,
             options.judge_seed,
             options.db,
+            cache=options.cache,
         ),
     )
     template = PromptTemplate.load(options.template, options.system)
@@ -323,6 +338,7 @@ async def execute(
         run_id = _prepare_run(store, options, config)
         try:
             await adapter.start()
+            await asyncio.to_thread(start_scorers, scorers)
             return await _stream(
                 store,
                 run_id,

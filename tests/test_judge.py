@@ -647,3 +647,35 @@ def test_pair_labels_never_stand_for_pointwise_verdicts() -> None:
     assert _labels_for(pair, "helpfulness", "judge:helpfulness", 1) == (None, [])
     own = [{"label_name": "mine", "item_id": "i0", "value": 4.0}]
     assert _labels_for(pair + own, "helpfulness", "judge:helpfulness", 1) == ("mine", own)
+
+
+def test_closing_the_judge_runner_releases_a_caller_waiting_on_a_retry() -> None:
+    import concurrent.futures
+    import threading
+    import time
+
+    from harness.adapters.base import GenerationParams, Request
+    from harness.judge.runner import JudgeCall, JudgeRunner
+    from harness.mockserver import MockConfig, running_mock_server
+
+    with running_mock_server(MockConfig(rate_429=1.0, retry_after_s=20)) as server:
+        runner = JudgeRunner([f"openai:m@{server.base_url}"], max_retries=5)
+        outcome: dict[str, str] = {}
+        call = JudgeCall(
+            runner.judges[0],
+            Request(messages=({"role": "user", "content": "x"},), params=GenerationParams()),
+        )
+
+        def wait_for_verdict() -> None:
+            try:
+                runner.generate([call])
+                outcome["ended"] = "returned"
+            except concurrent.futures.CancelledError:
+                outcome["ended"] = "cancelled"
+
+        worker = threading.Thread(target=wait_for_verdict)
+        worker.start()
+        time.sleep(1.0)  # the call is now waiting out a 20 s Retry-After
+        runner.close()
+        worker.join(timeout=5)
+    assert not worker.is_alive() and outcome == {"ended": "cancelled"}

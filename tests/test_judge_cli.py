@@ -194,6 +194,20 @@ def test_judge_options_are_checked(answers_file: Path, db_path: Path) -> None:
     assert not JudgeFake.calls
 
 
+def test_an_unreachable_judge_stops_the_run_before_anything_is_stored(
+    answers_file: Path, db_path: Path
+) -> None:
+    code, out = invoke(
+        "run", str(answers_file), "--model", "replay:short", "--reference-field", "answer",
+        "--scorers", "judge:correctness", "--judge", "openai:gpt-x@http://127.0.0.1:9/v1",
+        "--db", str(db_path), "--no-progress",
+    )  # fmt: skip
+    assert code == 2 and "cannot reach http://127.0.0.1:9/v1" in out
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT count(*) FROM runs").fetchone() == (0,)
+    conn.close()
+
+
 @pytest.mark.usefixtures("judge_fake_registered")
 def test_pairwise_swaps_positions(answers_file: Path, db_path: Path) -> None:
     _run(answers_file, db_path, "short", "short")

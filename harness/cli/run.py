@@ -84,7 +84,10 @@ def run(
     timeout: Annotated[float, typer.Option(help="Seconds per request.")] = 60.0,
     max_retries: Annotated[int, typer.Option(help="Retries per request.", min=0)] = 6,
     no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Call the model even when a cached response exists.")
+        bool,
+        typer.Option(
+            "--no-cache", help="Call the model (and judges) even when a cached answer exists."
+        ),
     ] = False,
     name: Annotated[str | None, typer.Option(help="Run name (needed for --resume).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run named by --name.")] = False,

@@ -163,6 +163,7 @@ class JudgeRunner:
                 self.cache.close()
                 return
             try:
+                self._submit(self._cancel_pending())
                 self._submit(self._close_adapters())
             finally:
                 loop.call_soon_threadsafe(loop.stop)
@@ -170,6 +171,16 @@ class JudgeRunner:
                 loop.close()
                 self._loop = self._thread = None
                 self.cache.close()
+
+    @staticmethod
+    async def _cancel_pending() -> None:
+        """Cancel calls still in flight (a caller waiting on them gets CancelledError rather
+        than waiting forever on a stopped loop)."""
+        current = asyncio.current_task()
+        pending = [task for task in asyncio.all_tasks() if task is not current]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _close_adapters(self) -> None:
         for entry in self._judges.values():

@@ -138,6 +138,11 @@ class JudgeScorer(Scorer):
         scores = self.rubric.scale.scores
         return (min(scores), max(scores))
 
+    def start(self) -> None:
+        """Start the judge adapters now (the run calls this before it writes anything), so
+        an unreachable judge stops the run at once, not at its first scored batch."""
+        self.runner.start()
+
     def close(self) -> None:
         """Stop the judge adapters (also done at exit)."""
         self._finalizer()

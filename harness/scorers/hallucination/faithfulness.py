@@ -134,6 +134,10 @@ class Faithfulness(HallucinationScorer):
         )
         setattr(self, "requires", requires)  # noqa: B010  (per instance: it follows `source`)
 
+    def start(self) -> None:
+        """Start the judge adapters (before the run writes anything)."""
+        self.client.start()
+
     def close(self) -> None:
         """Stop the judge adapters (also done at exit)."""
         self.client.close()

@@ -270,6 +270,10 @@ class JudgeClient:
     def generate(self, calls: Sequence[JudgeCall]) -> list[Response]:
         return self.runner.generate(calls)
 
+    def start(self) -> None:
+        """Start the judge adapters (see `JudgeScorer.start`)."""
+        self.runner.start()
+
     def close(self) -> None:
         """Stop the judge adapters (also done when the client is collected)."""
         self._finalizer()

@@ -198,6 +198,11 @@ class SelfCheck(HallucinationScorer):
             return None
         return (0.0, 1.0) if self.method in ("prompt", "nli") else (0.0, math.inf)
 
+    def start(self) -> None:
+        """Start the judge adapters of method=prompt (before the run writes anything)."""
+        if self._client is not None:
+            self._client.start()
+
     def close(self) -> None:
         """Stop the judge adapters of method=prompt (also done at exit)."""
         if self._client is not None:

@@ -157,6 +157,8 @@ def load_source(src: Source, split: str) -> Any:
             else:
                 files = list(src.files)
             builder = _builder_of(files, src.path)
+            if all(p.suffix.lower() in JSON_LINES for p in files):
+                return JsonLines(files)
             options = _csv_options(datasets, files) if builder == "csv" else {}
             if builder == "json":
                 options["chunksize"] = JSON_CHUNK_BYTES
@@ -186,6 +188,55 @@ def _csv_options(datasets: Any, files: list[Path]) -> dict[str, Any]:
             raise DataError(f"its header differs from {files[0].name}'s", path=str(path))
     features = datasets.Features({name: datasets.Value("string") for name in header})
     return {"features": features, "keep_default_na": False, "na_values": [""], "index_col": False}
+
+
+JSON_LINES = frozenset({".jsonl", ".ndjson"})
+
+
+class JsonLines:
+    """JSON-lines files read one line at a time: streamed, and every value as written.
+
+    (`datasets` fixes each column's type from the first chunk of a file and re-reads later
+    chunks to fit it: a list answer after a thousand text answers turned the text answers
+    of that chunk into JSON-quoted strings. Here a row is exactly its line.) A batch holds
+    the union of its rows' columns; a column a row lacks is None there.
+    """
+
+    features = None
+
+    def __init__(self, files: list[Path]) -> None:
+        self.files = files
+
+    def iter(self, batch_size: int) -> Iterator[dict[str, list[Any]]]:
+        batch: list[dict[str, Any]] = []
+        for path in self.files:
+            with path.open(encoding="utf-8-sig") as handle:
+                for number, line in enumerate(handle, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise DataError(
+                            f"line {number}: invalid JSON: {exc.msg} (column {exc.colno})",
+                            path=str(path),
+                        ) from exc
+                    if not isinstance(record, dict):
+                        raise DataError(
+                            f"line {number}: expected a JSON object, got {type(record).__name__}",
+                            path=str(path),
+                        )
+                    batch.append(record)
+                    if len(batch) >= batch_size:
+                        yield _columns(batch)
+                        batch = []
+        if batch:
+            yield _columns(batch)
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    return {name: [row.get(name) for row in rows] for name in names}
 
 
 def _check_first_record(path: Path) -> None:

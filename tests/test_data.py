@@ -519,3 +519,19 @@ def test_importing_does_not_load_the_datasets_library() -> None:
 
 def test_datasets_folder_never_shadows_the_library() -> None:
     assert not (REPO / "datasets" / "__init__.py").exists()
+
+
+def test_jsonl_rows_keep_their_own_types_past_the_first_chunk(tmp_path: Path) -> None:
+    rows: list[dict[str, Any]] = [
+        {"id": f"r{k}", "question": f"question {k} " + "x" * 60, "answer": "a"}
+        for k in range(20_000)  # over a megabyte before the odd rows
+    ]
+    rows.append(
+        {"id": "late", "question": "Largest ocean?", "answer": ["Pacific", "Pacific Ocean"]}
+    )
+    rows.append({"id": "r-last", "question": "Capital of France?", "answer": "Paris", "extra": 4})
+    data = open_dataset(str(write_jsonl(tmp_path / "big.jsonl", rows)))
+    items = {item.id: item for item in data}
+    assert items["late"].references == ("Pacific", "Pacific Ocean")
+    assert items["r-last"].references == ("Paris",) and items["r-last"].metadata["extra"] == 4
+    assert items["r19999"].references == ("a",) and "extra" not in items["r0"].metadata

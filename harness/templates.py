@@ -22,8 +22,10 @@ from harness.item import Item
 
 DEFAULT_PROMPT = "{{input}}"
 
-#: `{{ name }}`: an identifier, which may also hold inner spaces and dashes ("Best Answer").
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w\- ]*?)\s*\}\}")
+#: `{{ name }}`: any column name ("Best Answer", "answer.text", "Étape"). Anything between
+#: double braces is a placeholder, so `{{ input | upper }}` is an unknown field at start,
+#: never text left silently in the prompt.
+PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 
 _YAML_SUFFIXES = (".yaml", ".yml")
 _PATH_SUFFIXES = (*_YAML_SUFFIXES, ".txt", ".md", ".j2", ".jinja", ".prompt")
@@ -44,7 +46,7 @@ class PromptTemplate:
         text containing `{{`, or None for the default `{{input}}`. `system` overrides."""
         if template is None:
             prompt, file_system, source = DEFAULT_PROMPT, None, "default"
-        elif Path(template).expanduser().is_file():
+        elif _is_file(template):
             path = Path(template).expanduser()
             prompt, file_system = _read_file(path)
             source = str(path)
@@ -123,6 +125,14 @@ class PromptTemplate:
             return _as_text(values[name])
 
         return PLACEHOLDER.sub(replace, text)
+
+
+def _is_file(text: str) -> bool:
+    """Whether `text` names a file (a long inline template is no file name: no OSError)."""
+    try:
+        return Path(text).expanduser().is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _as_text(value: Any) -> str:

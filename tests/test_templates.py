@@ -203,3 +203,17 @@ def test_to_dict_for_the_run_config() -> None:
         "hash": template.hash,
     }
     json.dumps(template.to_dict())
+
+
+def test_any_column_name_is_a_placeholder_and_filters_are_refused() -> None:
+    template = PromptTemplate.load("{{input}} | {{answer.text}} | {{1st_hint}} | {{Étape}}")
+    assert template.placeholders() == {"input", "answer.text", "1st_hint", "Étape"}
+    item = Item("a", "q1", metadata={"answer.text": "x", "1st_hint": "h", "Étape": "é"})
+    assert template.render(item)[-1]["content"] == "q1 | x | h | é"
+    with pytest.raises(ConfigError, match=r"unknown placeholder \{\{input \| upper\}\}"):
+        PromptTemplate.load("{{ input | upper }}").check(["input"])
+
+
+def test_a_long_inline_template_is_not_taken_for_a_file_name() -> None:
+    text = "Answer briefly and precisely. " * 12 + "{{input}}"
+    assert PromptTemplate.load(text).render(Item("a", "q"))[-1]["content"].endswith("q")

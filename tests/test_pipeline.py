@@ -281,3 +281,22 @@ def test_an_unexpected_failure_stops_the_run_loudly_and_keeps_what_finished(
     assert stored == count(store, "SELECT count(*) FROM scores WHERE run_id = 'r1'")
     assert stored <= 20 - len(failing)
     writer.close()
+
+
+@pytest.mark.parametrize(
+    ("prediction", "reference", "exact", "f1"),
+    [
+        # values of the official SQuAD script's normalize_answer / f1_score
+        ("The Eiffel Tower!", "eiffel tower", 1.0, 1.0),
+        ("“Paris”", "Paris", 0.0, 0.0),  # curly quotes are not string.punctuation
+        ("it’s the end", "its end", 0.0, 0.5),
+        ("an apple, a pear", "apple pear", 1.0, 1.0),
+        ("", "", 1.0, 1.0),  # SQuAD 2.0 counts empty against empty as a match
+    ],
+)
+def test_exact_match_and_token_f1_follow_the_squad_script(
+    prediction: str, reference: str, exact: float, f1: float
+) -> None:
+    example = Example(Item("a", "q", references=(reference,)), 0, prediction)
+    assert ExactMatch().score([example])[0].value == exact
+    assert TokenF1().score([example])[0].value == pytest.approx(f1)

@@ -1,14 +1,16 @@
-"""Exact match and token F1 against the references, with SQuAD-style normalisation.
+"""Exact match and token F1 against the references, with the SQuAD script's normalisation.
 
-Several references: the best match counts (the maximum over references), as the
-SQuAD evaluation script does.
+Normalisation is the official SQuAD v1.1 `normalize_answer`: lower-case, drop ASCII
+punctuation (`string.punctuation`; curly quotes and other Unicode punctuation stay, as
+there), drop the articles a/an/the, squeeze spaces. Several references: the best match
+counts (the maximum over references), as the SQuAD script does. An empty answer against an
+empty reference scores 1, as the SQuAD 2.0 script counts it.
 """
 
 from __future__ import annotations
 
 import re
 import string
-import unicodedata
 from abc import abstractmethod
 from collections import Counter
 from collections.abc import Sequence
@@ -21,11 +23,9 @@ _PUNCTUATION = set(string.punctuation)
 
 
 def normalize(text: str) -> str:
-    """Lower-case, drop punctuation (any Unicode P* class) and English articles, squeeze spaces."""
+    """SQuAD's normalize_answer: lower-case, drop ASCII punctuation and articles, squeeze."""
     text = text.lower()
-    text = "".join(
-        ch for ch in text if ch not in _PUNCTUATION and not unicodedata.category(ch).startswith("P")
-    )
+    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
 
@@ -45,6 +45,8 @@ def token_f1(prediction: str, reference: str, *, normalized: bool = True) -> flo
 
 
 class _ReferenceScorer(Scorer):
+    version: ClassVar[str] = "2"
+    """2: ASCII punctuation only, as the SQuAD script (1 dropped Unicode punctuation too)."""
     requires: ClassVar[frozenset[str]] = frozenset({"reference"})
     metric: ClassVar[str] = ""
 

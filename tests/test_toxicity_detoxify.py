@@ -36,7 +36,9 @@ TINY_VOCAB += ["the", "cat", "sat", "on", "mat", "thanks", "for", "help", "idiot
 DETOXIFY_CLASSES = [*JIGSAW, "sexual_explicit"]
 
 
-def _tiny_detoxify(folder: Path, model_type: str, prefix: str = "") -> tuple[Path, Any]:
+def _tiny_detoxify(
+    folder: Path, model_type: str, prefix: str = "", outputs: int = len(DETOXIFY_CLASSES)
+) -> tuple[Path, Any]:
     """A tiny random BERT in detoxify's checkpoint layout, with its config and tokenizer.
 
     Returns the checkpoint path and the model itself (to compute expected outputs).
@@ -52,7 +54,7 @@ def _tiny_detoxify(folder: Path, model_type: str, prefix: str = "") -> tuple[Pat
         num_attention_heads=2,
         intermediate_size=32,
         max_position_embeddings=24,
-        num_labels=len(DETOXIFY_CLASSES),
+        num_labels=outputs,
     )
     model = BertForSequenceClassification(config).eval()
     tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(TINY_VOCAB)})
@@ -66,7 +68,7 @@ def _tiny_detoxify(folder: Path, model_type: str, prefix: str = "") -> tuple[Pat
                     "model_type": model_type,
                     "model_name": "BertForSequenceClassification",
                     "tokenizer_name": "BertTokenizer",
-                    "num_classes": len(DETOXIFY_CLASSES),
+                    "num_classes": outputs,
                 }
             },
             "dataset": {"args": {"classes": DETOXIFY_CLASSES}},
@@ -210,3 +212,18 @@ def test_detoxify_bad_device_fails_clearly(tmp_path: Path) -> None:
             config_path=str(tmp_path / "config"),
             device="tpu9",
         )
+
+
+def test_unbiased_style_checkpoint_with_identity_heads(tmp_path: Path) -> None:
+    from harness.scorers.toxicity import Toxicity
+
+    # detoxify's `unbiased` checkpoints: 16 outputs, the 7 named classes first
+    path, original = _tiny_detoxify(tmp_path, "bert-base-uncased", outputs=16)
+    scorer = Toxicity(
+        backend="detoxify", checkpoint=str(path), config_path=str(tmp_path / "config")
+    )
+    records = scorer.score(examples(DETOX_TEXTS[:2]))
+    for i, row in enumerate(_expected(original, DETOX_TEXTS[:2])):
+        mine = [r for r in records if r.item_id == f"t{i}"]
+        assert [r.value for r in mine] == pytest.approx(row[:6], abs=1e-5)
+        assert mine[0].details["extra"] == {"sexual_explicit": pytest.approx(row[6], abs=1e-5)}

@@ -106,8 +106,10 @@ def _arch(loaded: dict[str, Any], path: Path) -> tuple[str, str, str, int, list[
         raise ConfigError(f"{path}: model_name '{model_name}' is not a classification model")
     if not (_CLASS_NAME.match(tokenizer_name) and "Tokenizer" in tokenizer_name):
         raise ConfigError(f"{path}: tokenizer_name '{tokenizer_name}' is not a tokenizer class")
-    if len(classes) != num_classes:
+    if not classes or len(classes) > num_classes:
         raise ConfigError(f"{path}: {len(classes)} class names for {num_classes} outputs")
+    # the `unbiased` checkpoints have 16 outputs for 7 named classes (the rest are identity
+    # heads); detoxify reads the first len(classes) outputs, and so does this backend
     return model_type, model_name, tokenizer_name, num_classes, classes
 
 
@@ -240,7 +242,7 @@ class DetoxifyBackend:
                     rows[i] = row
         predictions = []
         for row, length in zip(rows, lengths, strict=True):
-            named = dict(zip(self.classes, row, strict=True))
+            named = dict(zip(self.classes, row[: len(self.classes)], strict=True))
             predictions.append(
                 Prediction(
                     scores={k: v for k, v in named.items() if k in _LABELS},

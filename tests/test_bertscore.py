@@ -363,3 +363,28 @@ def test_cli_run_stores_bertscore(qa_file: Path, db_path: Path) -> None:
     assert metric["metric"] == "bertscore" and metric["n"] == 10
     assert metric["value"] == pytest.approx(1.0, abs=1e-4)  # the fake replies with the reference
     assert "rescale:baseline-" in metric["signature"]
+
+
+def test_a_roberta_encoder_without_a_length_limit_embeds_long_texts(tmp_path: Path) -> None:
+    from transformers import RobertaConfig, RobertaModel
+
+    from harness.metrics._encoder import Encoder, resolve_encoder
+
+    packaged = resolve_encoder(None).location  # its tokenizer, under a RoBERTa of our own
+    config = RobertaConfig(
+        vocab_size=31000, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, max_position_embeddings=66, pad_token_id=1,
+    )  # fmt: skip
+    folder = tmp_path / "roberta"
+    RobertaModel(config).save_pretrained(folder)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(packaged)
+    tokenizer.model_max_length = int(1e30)  # as checkpoints without a tokenizer config say
+    tokenizer.save_pretrained(folder)
+    encoder = Encoder(resolve_encoder(str(folder)), 1, bf16=False)
+    assert encoder.max_length == 64  # 66 positions, numbered from pad_token_id + 1
+    (ids,) = encoder.tokenize(["word " * 200])
+    assert len(ids) == 64
+    embedded = encoder.embed([ids])
+    assert int(embedded.lengths[0]) == 64

@@ -27,6 +27,10 @@ PACKAGED_LAYERS = 6
 PREFIX_SPACE_TYPES = frozenset({"roberta", "gpt2", "bart", "longformer"})
 """Model types whose byte-level BPE tokenizer bert-score calls with add_prefix_space=True."""
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PADDED_POSITIONS = frozenset(
+    {"roberta", "xlm-roberta", "camembert", "longformer", "roberta-prelayernorm", "data2vec-text"}
+)
+"""Model types whose position ids start at pad_token_id + 1 (514 positions hold 512 tokens)."""
 PADDING_CUT = 0.7
 
 
@@ -228,6 +232,8 @@ class Encoder:
         limit = self.tokenizer.model_max_length
         if not limit or limit > 100_000:
             limit = getattr(config, "max_position_embeddings", 512)
+            if config.model_type in PADDED_POSITIONS:  # positions start after the pad id
+                limit -= int(getattr(config, "pad_token_id", 1) or 1) + 1
         self.max_length = int(limit)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         ids = {self.tokenizer.cls_token_id, self.tokenizer.sep_token_id} - {None}

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.metrics._encoder import PADDED_POSITIONS
 
 ENTAILMENT = "entailment"
 NEUTRAL = "neutral"
@@ -203,6 +204,8 @@ class NLIModel:
         limit = self.tokenizer.model_max_length
         if not limit or limit > 100_000:
             limit = getattr(config, "max_position_embeddings", 512) or 512
+            if config.model_type in PADDED_POSITIONS:  # positions start after the pad id
+                limit -= int(getattr(config, "pad_token_id", 1) or 1) + 1
         self.max_length = int(max_length or limit)
         self.batch_size = batch_size
         self.model_type = str(config.model_type)

@@ -10,7 +10,7 @@ from harness.adapters.base import Response
 from harness.errors import ConfigError
 from harness.item import EITHER_GROUNDING
 from harness.pipeline import score_results
-from harness.runner import close_scorers, make_scorers, start_scorers
+from harness.runner import close_scorers, fit_corpus, make_scorers, start_scorers
 from harness.scorers.base import Scorer
 from harness.store.db import ItemResult, Store, dumps
 from harness.summary import aggregate_scores
@@ -38,6 +38,7 @@ def rescore_run(
     scorers = make_scorers(names, options, judge)
     _check_needs(store, run_id, scorers)
     start_scorers(scorers)  # an unreachable judge fails here, before any work
+    fit_corpus(scorers, (item.references for item, _ in store.iter_results(run_id)))
     store.start_staging()
     batch: list[ItemResult] = []
     for item, rows in store.iter_results(run_id):

@@ -14,7 +14,7 @@ import platform
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -182,6 +182,16 @@ def make_scorers(
     return scorers
 
 
+def fit_corpus(scorers: Sequence[Scorer], references: Iterable[Sequence[str]]) -> None:
+    """Hand every item's references to the scorers that weigh by the corpus (bertscore with
+    idf) before the first batch, so no score depends on how items are batched."""
+    wanting = [s for s in scorers if getattr(s, "wants_corpus", False)]
+    if wanting:
+        corpus = list(references)
+        for scorer in wanting:
+            scorer.fit_corpus(corpus)  # type: ignore[attr-defined]
+
+
 def start_scorers(scorers: Sequence[Scorer]) -> None:
     """Start what scorers call (judge adapters), for those that have `start`: an unreachable
     judge is then an error before the run is created."""
@@ -315,6 +325,7 @@ async def execute(
     if needed > options.samples:
         raise ConfigError(f"the scorers need --samples {needed} or more (got {options.samples})")
     info = dataset.validate(needs=needs)
+    fit_corpus(scorers, (item.references for item in dataset))
     sample_params = sample_parameters(options)
     config = {
         "dataset": dataset.describe(),

@@ -388,3 +388,23 @@ def test_a_roberta_encoder_without_a_length_limit_embeds_long_texts(tmp_path: Pa
     assert len(ids) == 64
     embedded = encoder.embed([ids])
     assert int(embedded.lengths[0]) == 64
+
+
+def test_scorer_idf_over_the_fitted_corpus_does_not_depend_on_batching(
+    fp32_idf: bs.BertScoreModel,
+) -> None:
+    from harness.item import Item
+    from harness.runner import fit_corpus
+
+    (scorer,) = make_scorers(
+        ["bertscore"], {"bertscore": {"idf": True, "bf16": False, "rescale_with_baseline": False}}
+    )
+    items = [Item(id=f"i{k}", input="q", references=(r,)) for k, (_, r) in enumerate(WRITTEN)]
+    fit_corpus([scorer], (item.references for item in items))
+    batch = [Example(i, 0, c) for i, (c, _) in zip(items, WRITTEN, strict=True)]
+    together = [r.value for r in scorer.score(batch)]
+    alone = [scorer.score([example])[0].value for example in batch]  # batches of one
+    assert alone == pytest.approx(together, abs=1e-6)
+    whole = fp32_idf.score([c for c, _ in WRITTEN], [[r] for _, r in WRITTEN]).f1
+    assert together == pytest.approx(whole, abs=1e-6)
+    assert all(v is not None and v > 0 for v in alone)  # not the degenerate one-doc idf (0)

@@ -267,6 +267,7 @@ class BertScoreModel:
         predictions: Sequence[str],
         references: Sequence[Sequence[str]],
         idf_corpus: Sequence[str] | None = None,
+        idf_weights: Any | None = None,
     ) -> Scores:
         """Score each prediction against its references (each group needs one or more).
 
@@ -280,7 +281,9 @@ class BertScoreModel:
         if any(len(group) == 0 for group in references):
             raise ValueError("every prediction needs at least one reference")
         idf = None
-        if self.idf:
+        if self.idf and idf_weights is not None:
+            idf = idf_weights
+        elif self.idf:
             corpus = idf_corpus if idf_corpus is not None else [r for g in references for r in g]
             idf = idf_table(self.encoder, corpus)
         out = Scores([], [], [], [])

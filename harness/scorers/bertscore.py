@@ -10,7 +10,7 @@ per batch in `harness run`, 256 in `harness score`.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from harness.scorers.base import Example, RunMetric, Scorer, ScoreRecord
@@ -54,6 +54,20 @@ class BertScoreScorer(Scorer):
         super().__init__(**options)
         self.metric = Bertscore(keep_in_memory=True, **options)
         self.model = self.metric.scorer()
+        self._idf: Any = None
+
+    @property
+    def wants_corpus(self) -> bool:
+        """With idf on, the run hands over every item's references first (`fit_corpus`)."""
+        return bool(self.model.idf)
+
+    def fit_corpus(self, references: Iterable[Sequence[str]]) -> None:
+        """idf over the whole dataset's references, each item's once: the same weights for
+        every batch, however the run happens to batch its items."""
+        from harness.metrics._bertscore import idf_table
+
+        corpus = [r for group in references for r in group]
+        self._idf = idf_table(self.model.encoder, corpus) if corpus else None
 
     def settings(self) -> dict[str, Any]:
         return self.model.settings()
@@ -65,11 +79,22 @@ class BertScoreScorer(Scorer):
         corpus: dict[str, list[str]] = {}
         for example, group in zip(batch, references, strict=True):
             corpus.setdefault(example.item.id, group)
-        out = self.metric.compute(
-            predictions=[e.response for e in batch],
-            references=references,
-            idf_corpus=[r for group in corpus.values() for r in group],
-        )
+        if self._idf is not None:
+            scores = self.model.score(
+                [e.response for e in batch], references, idf_weights=self._idf
+            )
+            out: dict[str, Any] | None = {
+                "precision": scores.precision,
+                "recall": scores.recall,
+                "f1": scores.f1,
+                "best_reference": scores.best_reference,
+            }
+        else:
+            out = self.metric.compute(
+                predictions=[e.response for e in batch],
+                references=references,
+                idf_corpus=[r for group in corpus.values() for r in group],
+            )
         assert out is not None
         records = []
         for k, example in enumerate(batch):

@@ -335,6 +335,12 @@ def _resolve(mapping: FieldMapping, columns: list[str], path: str) -> FieldMappi
             if len(close) != 1:
                 raise DataError(f"no column '{name}' (columns: {listing})", path=path, field=field)
             column = close[0]
+        if column in used:
+            raise DataError(
+                f"column '{column}' is named for two fields (or twice): one column, one role",
+                path=path,
+                field=field,
+            )
         used.add(column)
         return column
 

@@ -535,3 +535,14 @@ def test_jsonl_rows_keep_their_own_types_past_the_first_chunk(tmp_path: Path) ->
     assert items["late"].references == ("Pacific", "Pacific Ocean")
     assert items["r-last"].references == ("Paris",) and items["r-last"].metadata["extra"] == 4
     assert items["r19999"].references == ("a",) and "extra" not in items["r0"].metadata
+
+
+def test_a_column_named_for_two_fields_is_refused(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "qa.jsonl", [{"question": "q", "answer": "a"}])
+    for mapping in (
+        FieldMapping(input="question", references=("question",)),
+        FieldMapping(references=("answer", "answer")),
+        FieldMapping(input="question", context="question"),
+    ):
+        with pytest.raises(DataError, match="named for two fields"):
+            open_dataset(str(path), mapping)

@@ -111,12 +111,17 @@ class Dataset:
         for n, row in self._rows():
             yield self._item(row, n)
 
-    def validate(self, *, needs: Iterable[str] = ()) -> DatasetInfo:
+    def validate(
+        self, *, needs: Iterable[str] = (), placeholders: Iterable[str] = ()
+    ) -> DatasetInfo:
         """Check every row in one streaming pass; raise the first problem as a DataError.
 
         `needs`: item fields every row must have: "reference", "context", or
         "context|reference" (either one, as grounded scorers with source=auto need).
+        `placeholders`: metadata fields a prompt template names; a row without a value for
+        one would be sent a prompt with a hole in it.
         """
+        named = sorted(set(placeholders) - {"id", "input", "reference", "references", "context"})
         wanted = set(needs)
         need_ref = bool(wanted & {"reference", "references"})
         need_ctx = "context" in wanted
@@ -151,6 +156,14 @@ class Dataset:
                     row=n,
                     field=", ".join(fields),
                 )
+            for name in named:
+                if item.metadata.get(name) is None:
+                    raise DataError(
+                        f"the template uses {{{{{name}}}}} but this row has no value for it",
+                        path=self.path,
+                        row=n,
+                        field=name,
+                    )
             keys.append(_id_key(item.id))
         if n == 0:
             raise DataError("no rows", path=self.path)

@@ -324,7 +324,7 @@ async def execute(
     needed = max((scorer.min_samples for scorer in scorers), default=1)
     if needed > options.samples:
         raise ConfigError(f"the scorers need --samples {needed} or more (got {options.samples})")
-    info = dataset.validate(needs=needs)
+    info = dataset.validate(needs=needs, placeholders=template.placeholders())
     fit_corpus(scorers, (item.references for item in dataset))
     sample_params = sample_parameters(options)
     config = {

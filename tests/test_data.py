@@ -546,3 +546,12 @@ def test_a_column_named_for_two_fields_is_refused(tmp_path: Path) -> None:
     ):
         with pytest.raises(DataError, match="named for two fields"):
             open_dataset(str(path), mapping)
+
+
+def test_a_row_without_a_value_for_a_template_field_is_named(tmp_path: Path) -> None:
+    rows = [{"question": "q1", "topic": "maths"}, {"question": "q2"}]
+    data = open_dataset(str(write_jsonl(tmp_path / "t.jsonl", rows)))
+    with pytest.raises(DataError, match=r"uses \{\{topic\}\} but this row has no value") as err:
+        data.validate(placeholders={"topic", "input"})
+    assert (err.value.row, err.value.field) == (2, "topic")
+    assert data.validate(placeholders={"input"}).n_rows == 2

@@ -311,6 +311,15 @@ def _folder_split(src: Source, split: str) -> list[Path]:
     if split not in splits:
         listing = ", ".join(splits) or "none"
         raise DataError(f"no split '{split}' in this folder (splits: {listing})", path=src.path)
+    placed = {p.resolve() for files in splits.values() for p in files}
+    stray = sorted(p.name for p in src.files if p.resolve() not in placed)
+    if stray:
+        raise DataError(
+            f"{', '.join(stray)} belong(s) to no split, while other files are named after "
+            f"splits ({', '.join(splits)}): rename them (train*, test*, validation*) or name "
+            "one file or a glob instead of the folder",
+            path=src.path,
+        )
     return splits[split]
 
 

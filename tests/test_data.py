@@ -394,11 +394,13 @@ def test_folder_reads_all_files_with_continuous_rows(tmp_path: Path) -> None:
 def test_folder_with_split_files(tmp_path: Path) -> None:
     write_jsonl(tmp_path / "d" / "train.jsonl", QA[:1])
     write_jsonl(tmp_path / "d" / "test.jsonl", QA[1:])
-    write_jsonl(tmp_path / "d" / "notes.jsonl", [{"question": "in no split"}])
     assert [i.id for i in open_dataset(str(tmp_path / "d"))] == ["q1"]
     assert [i.id for i in open_dataset(str(tmp_path / "d"), split="test")] == ["q2", "q3"]
     with pytest.raises(DataError, match="validation"):
         open_dataset(str(tmp_path / "d"), split="validation")
+    write_jsonl(tmp_path / "d" / "notes.jsonl", [{"question": "in no split"}])
+    with pytest.raises(DataError, match=r"notes\.jsonl belong"):  # never dropped silently
+        open_dataset(str(tmp_path / "d"))
 
 
 def test_folder_with_mixed_or_no_data_files(tmp_path: Path) -> None:

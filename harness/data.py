@@ -108,10 +108,39 @@ class Dataset:
         }
 
     def __iter__(self) -> Iterator[Item]:
-        for n, row in self._rows():
-            yield self._item(row, n)
+        try:
+            for n, row in self._rows():
+                yield self._item(row, n)
+        except DataError as exc:
+            raise self._located(exc) from exc
+
+    def _located(self, exc: DataError) -> DataError:
+        """The error naming the file and its own row, where the reader knows them (JSON lines
+        from a glob or a folder), rather than the pattern and a row counted across files."""
+        locate = getattr(self._hf, "locate", None)
+        if exc.row is None or exc.path != self.path or locate is None:
+            return exc
+        path, row = locate(exc.row)
+        return DataError(exc.detail, path=path, row=row, field=exc.field)
+
+    def _where(self, row: int) -> str:
+        """`row N`, or `FILE row N` where the reader knows which file a row came from."""
+        locate = getattr(self._hf, "locate", None)
+        if locate is None:
+            return f"row {row}"
+        path, own = locate(row)
+        return f"row {own}" if path == self.path else f"{path} row {own}"
 
     def validate(
+        self, *, needs: Iterable[str] = (), placeholders: Iterable[str] = ()
+    ) -> DatasetInfo:
+        """Check every row in one streaming pass (see `_validate`)."""
+        try:
+            return self._validate(needs=needs, placeholders=placeholders)
+        except DataError as exc:
+            raise self._located(exc) from exc
+
+    def _validate(
         self, *, needs: Iterable[str] = (), placeholders: Iterable[str] = ()
     ) -> DatasetInfo:
         """Check every row in one streaming pass; raise the first problem as a DataError.
@@ -276,8 +305,13 @@ class Dataset:
                 return  # a 64-bit hash collision between different ids
             if self._item(raw, n).id == item_id:
                 how = "" if self.mapping.id else " (same content; add an id column to keep both)"
+                first, again = self._where(n), self._where(row)
+                if first.startswith("row ") and again.startswith("row "):
+                    places = f"rows {first[4:]} and {again[4:]}"
+                else:
+                    places = f"{first} and {again}"
                 raise DataError(
-                    f"duplicate id '{item_id}' at rows {n} and {row}{how}",
+                    f"duplicate id '{item_id}' at {places}{how}",
                     path=self.path,
                     row=row,
                     field=self.mapping.id or "id",

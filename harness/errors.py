@@ -24,7 +24,7 @@ class DataError(HarnessError):
             where.append(f"field '{field}'")
         prefix = ", ".join(where)
         super().__init__(f"{prefix}: {message}" if prefix else message)
-        self.path, self.row, self.field = path, row, field
+        self.path, self.row, self.field, self.detail = path, row, field, message
 
 
 class ConfigError(HarnessError):

@@ -206,10 +206,22 @@ class JsonLines:
 
     def __init__(self, files: list[Path]) -> None:
         self.files = files
+        self._starts: list[tuple[int, Path]] = []
+        """(rows read before the file, file), in reading order, for `locate`."""
+
+    def locate(self, row: int) -> tuple[str, int]:
+        """The file a row (counted from 1 across all files) came from, and its row there."""
+        for before, path in reversed(self._starts):
+            if row > before:
+                return str(path), row - before
+        return str(self.files[0]), row
 
     def iter(self, batch_size: int) -> Iterator[dict[str, list[Any]]]:
         batch: list[dict[str, Any]] = []
+        rows = 0
+        self._starts = []
         for path in self.files:
+            self._starts.append((rows, path))
             with path.open(encoding="utf-8-sig") as handle:
                 for number, line in enumerate(handle, 1):
                     if not line.strip():
@@ -227,6 +239,7 @@ class JsonLines:
                             path=str(path),
                         )
                     batch.append(record)
+                    rows += 1
                     if len(batch) >= batch_size:
                         yield _columns(batch)
                         batch = []

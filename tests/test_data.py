@@ -557,3 +557,19 @@ def test_a_row_without_a_value_for_a_template_field_is_named(tmp_path: Path) -> 
         data.validate(placeholders={"topic", "input"})
     assert (err.value.row, err.value.field) == (2, "topic")
     assert data.validate(placeholders={"input"}).n_rows == 2
+
+
+def test_errors_in_a_glob_name_the_file_and_its_own_row(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "g" / "part1.jsonl", [{"question": "a"}, {"question": "b"}])
+    write_jsonl(tmp_path / "g" / "part2.jsonl", [{"question": "c"}, {"question": ""}])
+    with pytest.raises(DataError, match="input is missing") as err:
+        open_dataset(str(tmp_path / "g" / "*.jsonl")).validate()
+    assert (Path(err.value.path).name, err.value.row) == ("part2.jsonl", 2)
+    write_jsonl(tmp_path / "h" / "a.jsonl", [{"id": "x", "question": "a"}])
+    write_jsonl(
+        tmp_path / "h" / "b.jsonl", [{"id": "y", "question": "b"}, {"id": "x", "question": "c"}]
+    )
+    with pytest.raises(
+        DataError, match=r"duplicate id 'x' at .*a\.jsonl row 1 and .*b\.jsonl row 2"
+    ):
+        open_dataset(str(tmp_path / "h" / "*.jsonl")).validate()

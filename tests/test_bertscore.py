@@ -408,3 +408,12 @@ def test_scorer_idf_over_the_fitted_corpus_does_not_depend_on_batching(
     whole = fp32_idf.score([c for c, _ in WRITTEN], [[r] for _, r in WRITTEN]).f1
     assert together == pytest.approx(whole, abs=1e-6)
     assert all(v is not None and v > 0 for v in alone)  # not the degenerate one-doc idf (0)
+
+
+def test_a_reference_with_all_idf_weights_zero_keeps_precision_as_bert_score() -> None:
+    model = bs.BertScoreModel(None, idf=True, rescale_with_baseline=False, bf16=False)
+    cand, ref = "The cat sat on the mat.", "A cat was sitting on the mat."
+    ours = model.score([cand], [[ref]])  # a one-document corpus: every ref token has idf 0
+    (theirs_p,), _, (theirs_f,) = bert_score_reference([cand], [ref], idf=True)
+    assert ours.precision[0] == pytest.approx(theirs_p, abs=1e-4) and ours.precision[0] > 0.5
+    assert ours.f1 == [0.0] and theirs_f == 0.0 and ours.recall == [0.0]  # bert-score: NaN

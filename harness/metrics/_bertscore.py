@@ -133,10 +133,12 @@ def greedy_match(
     f1 = []
     for k in range(len(hyps)):
         p_k, r_k = precision[k], recall[k]
-        if math.isnan(p_k) or math.isnan(r_k):
-            p_k = r_k = 0.0
+        # a side whose idf weights are all 0 is undefined (bert-score: NaN): 0 here, and
+        # F is 0, as bert-score has it; the other side keeps its value
+        undefined = math.isnan(p_k) or math.isnan(r_k)
+        p_k, r_k = (0.0 if math.isnan(p_k) else p_k), (0.0 if math.isnan(r_k) else r_k)
         precision[k], recall[k] = p_k, r_k
-        f1.append(2 * p_k * r_k / (p_k + r_k) if p_k + r_k != 0 else 0.0)
+        f1.append(0.0 if undefined or p_k + r_k == 0 else 2 * p_k * r_k / (p_k + r_k))
     return precision, recall, f1
 
 

@@ -162,8 +162,6 @@ def load_source(src: Source, split: str) -> Any:
             options = _csv_options(datasets, files) if builder == "csv" else {}
             if builder == "json":
                 options["chunksize"] = JSON_CHUNK_BYTES
-                for path in files:
-                    _check_first_record(path)
             return datasets.load_dataset(
                 builder, data_files=[str(p) for p in files], split="train", streaming=True,
                 **options,
@@ -250,27 +248,6 @@ class JsonLines:
 def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     names = list(dict.fromkeys(name for row in rows for name in row))
     return {name: [row.get(name) for row in rows] for name in names}
-
-
-def _check_first_record(path: Path) -> None:
-    """A JSON-lines file whose first record is not an object (a one-line array would be read
-    as rows of its own)."""
-    if path.suffix.lower() not in (".jsonl", ".ndjson"):
-        return
-    with path.open(encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                return  # the reader reports the broken line with its number
-            if not isinstance(record, dict):
-                raise DataError(
-                    f"line {number}: expected a JSON object, got {type(record).__name__}",
-                    path=str(path),
-                )
-            return
 
 
 def _check_csv(path: Path) -> list[str]:

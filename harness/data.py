@@ -28,7 +28,7 @@ import numpy as np
 
 from harness.errors import ConfigError, DataError
 from harness.item import EITHER_GROUNDING, Item
-from harness.sources import Source, load_source, locate
+from harness.sources import Source, json_object, load_source, locate
 
 INPUT_NAMES = ("input", "prompt", "question", "query", "instruction", "text")
 REFERENCE_NAMES = (
@@ -481,11 +481,9 @@ def _find_bad_json(path: Path) -> tuple[int, str] | None:
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    return number, f"invalid JSON: {exc.msg} (column {exc.colno})"
-                if not isinstance(record, dict):
-                    return number, f"expected a JSON object, got {type(record).__name__}"
+                    json_object(line)
+                except ValueError as exc:
+                    return number, str(exc)
     except (OSError, UnicodeDecodeError) as exc:
         return 1, f"cannot read: {exc}"
     return None

@@ -225,17 +225,9 @@ class JsonLines:
                     if not line.strip():
                         continue
                     try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise DataError(
-                            f"line {number}: invalid JSON: {exc.msg} (column {exc.colno})",
-                            path=str(path),
-                        ) from exc
-                    if not isinstance(record, dict):
-                        raise DataError(
-                            f"line {number}: expected a JSON object, got {type(record).__name__}",
-                            path=str(path),
-                        )
+                        record = json_object(line)
+                    except ValueError as exc:
+                        raise DataError(f"line {number}: {exc}", path=str(path)) from exc
                     batch.append(record)
                     rows += 1
                     if len(batch) >= batch_size:
@@ -243,6 +235,17 @@ class JsonLines:
                         batch = []
         if batch:
             yield _columns(batch)
+
+
+def json_object(line: str) -> dict[str, Any]:
+    """One JSON-lines record; ValueError saying what is wrong with it otherwise."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc.msg} (column {exc.colno})") from exc
+    if not isinstance(record, dict):
+        raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+    return record
 
 
 def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:

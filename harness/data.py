@@ -21,14 +21,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.errors import ConfigError, DataError
 from harness.item import EITHER_GROUNDING, Item
-from harness.sources import Source, json_object, load_source, locate
+from harness.sources import Source, load_source, locate, read_error
 
 INPUT_NAMES = ("input", "prompt", "question", "query", "instruction", "text")
 REFERENCE_NAMES = (
@@ -319,14 +318,7 @@ class Dataset:
 
     def _read_error(self, exc: Exception) -> DataError:
         """Turn a reader failure into a DataError naming the file (and line, for JSON)."""
-        for path in self._src.files:
-            if path.suffix in (".jsonl", ".json"):
-                bad = _find_bad_json(path)
-                if bad is not None:
-                    return DataError(f"line {bad[0]}: {bad[1]}", path=str(path))
-        lines = str(exc).strip().splitlines()
-        detail = lines[-1] if lines else type(exc).__name__
-        return DataError(f"cannot read the data: {detail}", path=self.path)
+        return read_error(exc, self._src.files, self.path)
 
 
 def open_dataset(
@@ -462,28 +454,3 @@ def _dumps(value: Any) -> str:
 
 def _canonical(row: dict[str, Any]) -> str:
     return _dumps(_jsonable(row))
-
-
-def _find_bad_json(path: Path) -> tuple[int, str] | None:
-    """(line, problem) for the first record of a JSON or JSON-lines file that will not parse."""
-    if path.suffix == ".json":
-        try:
-            json.loads(path.read_text(encoding="utf-8"))
-            return None
-        except json.JSONDecodeError as exc:
-            if not exc.msg.startswith("Extra data"):  # a broken document, not JSON lines
-                return exc.lineno, f"invalid JSON: {exc.msg}"
-        except (OSError, UnicodeDecodeError) as exc:
-            return 1, f"cannot read: {exc}"
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    json_object(line)
-                except ValueError as exc:
-                    return number, str(exc)
-    except (OSError, UnicodeDecodeError) as exc:
-        return 1, f"cannot read: {exc}"
-    return None

@@ -11,7 +11,7 @@ import glob
 import importlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,10 +162,9 @@ def load_source(src: Source, split: str) -> Any:
             options = _csv_options(datasets, files) if builder == "csv" else {}
             if builder == "json":
                 options["chunksize"] = JSON_CHUNK_BYTES
-            return datasets.load_dataset(
-                builder, data_files=[str(p) for p in files], split="train", streaming=True,
-                **options,
-            )  # fmt: skip
+            if len(files) > 1:
+                return LibraryFiles(files, builder, options)
+            return _load_file(datasets, builder, files[0], options)
         except DataError:
             raise
         except StopIteration as exc:  # raised by `datasets` for an empty JSON file
@@ -173,8 +172,7 @@ def load_source(src: Source, split: str) -> Any:
         except ValueError as exc:  # bad split, unknown config: the message says which
             raise DataError(str(exc).strip(), path=src.path) from exc
         except Exception as exc:
-            detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-            raise DataError(f"cannot open the data: {detail}", path=src.path) from exc
+            raise DataError(f"cannot open the data: {_last_line(exc)}", path=src.path) from exc
 
 
 def _csv_options(datasets: Any, files: list[Path]) -> dict[str, Any]:
@@ -191,21 +189,23 @@ def _csv_options(datasets: Any, files: list[Path]) -> dict[str, Any]:
 JSON_LINES = frozenset({".jsonl", ".ndjson"})
 
 
-class JsonLines:
-    """JSON-lines files read one line at a time: streamed, and every value as written.
+def _load_file(datasets: Any, builder: str, path: Path, options: dict[str, Any]) -> Any:
+    """One file as a streaming `IterableDataset` of the packaged `builder`."""
+    return datasets.load_dataset(
+        builder, data_files=[str(path)], split="train", streaming=True, **options
+    )
 
-    (`datasets` fixes each column's type from the first chunk of a file and re-reads later
-    chunks to fit it: a list answer after a thousand text answers turned the text answers
-    of that chunk into JSON-quoted strings. Here a row is exactly its line.) A batch holds
-    the union of its rows' columns; a column a row lacks is None there.
-    """
 
-    features = None
+class FileRows:
+    """Rows of several files, read one file after another, so that `locate` can say which
+    file a row came from and its own row number there."""
+
+    features: Any = None
 
     def __init__(self, files: list[Path]) -> None:
         self.files = files
         self._starts: list[tuple[int, Path]] = []
-        """(rows read before the file, file), in reading order, for `locate`."""
+        """(rows read before the file, file), in reading order."""
 
     def locate(self, row: int) -> tuple[str, int]:
         """The file a row (counted from 1 across all files) came from, and its row there."""
@@ -215,26 +215,128 @@ class JsonLines:
         return str(self.files[0]), row
 
     def iter(self, batch_size: int) -> Iterator[dict[str, list[Any]]]:
-        batch: list[dict[str, Any]] = []
         rows = 0
-        self._starts = []
-        for path in self.files:
-            self._starts.append((rows, path))
-            with path.open(encoding="utf-8-sig") as handle:
-                for number, line in enumerate(handle, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json_object(line)
-                    except ValueError as exc:
-                        raise DataError(f"line {number}: {exc}", path=str(path)) from exc
-                    batch.append(record)
-                    rows += 1
-                    if len(batch) >= batch_size:
-                        yield _columns(batch)
-                        batch = []
+        for k, path in enumerate(self.files):
+            if k == len(self._starts):  # the same every pass: kept when a pass stops early
+                self._starts.append((rows, path))
+            for batch in self._batches(path, batch_size):
+                rows += len(next(iter(batch.values()), ()))
+                yield batch
+
+    def _batches(self, path: Path, batch_size: int) -> Iterator[dict[str, list[Any]]]:
+        raise NotImplementedError
+
+
+class JsonLines(FileRows):
+    """JSON-lines files read one line at a time: streamed, and every value as written.
+
+    (`datasets` fixes each column's type from the first chunk of a file and re-reads later
+    chunks to fit it: a list answer after a thousand text answers turned the text answers
+    of that chunk into JSON-quoted strings. Here a row is exactly its line.) A batch holds
+    the union of its rows' columns; a column a row lacks is None there.
+    """
+
+    def _batches(self, path: Path, batch_size: int) -> Iterator[dict[str, list[Any]]]:
+        batch: list[dict[str, Any]] = []
+        with path.open(encoding="utf-8-sig") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    batch.append(json_object(line))
+                except ValueError as exc:
+                    raise DataError(f"line {number}: {exc}", path=str(path)) from exc
+                if len(batch) >= batch_size:
+                    yield _columns(batch)
+                    batch = []
         if batch:
             yield _columns(batch)
+
+
+class LibraryFiles(FileRows):
+    """CSV, Parquet or JSON files read by `datasets`, one streaming dataset per file; a
+    file that cannot be read, or whose columns differ from the first file's, is named."""
+
+    def __init__(self, files: list[Path], builder: str, options: dict[str, Any]) -> None:
+        super().__init__(files)
+        self._builder, self._options = builder, options
+        self._datasets = _hf_datasets()
+        self._first = self._open(files[0])
+        self.features = self._first.features
+
+    def _open(self, path: Path) -> Any:
+        with _offline():
+            try:
+                return _load_file(self._datasets, self._builder, path, self._options)
+            except Exception as exc:
+                raise DataError(f"cannot open the data: {_last_line(exc)}", path=str(path)) from exc
+
+    def _batches(self, path: Path, batch_size: int) -> Iterator[dict[str, list[Any]]]:
+        data = self._first if path == self.files[0] else self._open(path)
+        if self.features is not None and data.features is not None:
+            first, here = set(self.features), set(data.features)
+            if first != here:
+                raise DataError(
+                    f"its columns differ from {self.files[0].name}'s: "
+                    + _column_difference(sorted(here - first), sorted(first - here)),
+                    path=str(path),
+                )
+        batches = iter(data.iter(batch_size=batch_size))
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise read_error(exc, [path], str(path)) from exc
+            yield batch
+
+
+def _column_difference(extra: list[str], lacking: list[str]) -> str:
+    parts = [f"{label} {', '.join(map(repr, names))}"
+             for label, names in (("has", extra), ("lacks", lacking)) if names]  # fmt: skip
+    return "; ".join(parts)
+
+
+def read_error(exc: Exception, files: Iterable[Path], path: str) -> DataError:
+    """A reader failure as a DataError naming the file (and the line, for JSON files)."""
+    for file in files:
+        if file.suffix in (".jsonl", ".json"):
+            bad = _find_bad_json(file)
+            if bad is not None:
+                return DataError(f"line {bad[0]}: {bad[1]}", path=str(file))
+    return DataError(f"cannot read the data: {_last_line(exc)}", path=path)
+
+
+def _find_bad_json(path: Path) -> tuple[int, str] | None:
+    """(line, problem) for the first record of a JSON or JSON-lines file that will not parse."""
+    if path.suffix == ".json":
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+            return None
+        except json.JSONDecodeError as exc:
+            if not exc.msg.startswith("Extra data"):  # a broken document, not JSON lines
+                return exc.lineno, f"invalid JSON: {exc.msg}"
+        except (OSError, UnicodeDecodeError) as exc:
+            return 1, f"cannot read: {exc}"
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    json_object(line)
+                except ValueError as exc:
+                    return number, str(exc)
+    except (OSError, UnicodeDecodeError) as exc:
+        return 1, f"cannot read: {exc}"
+    return None
+
+
+def _last_line(exc: Exception) -> str:
+    """The last line of an exception's message (library errors put the cause there)."""
+    lines = str(exc).strip().splitlines()
+    return lines[-1] if lines else type(exc).__name__
 
 
 def json_object(line: str) -> dict[str, Any]:

@@ -573,3 +573,36 @@ def test_errors_in_a_glob_name_the_file_and_its_own_row(tmp_path: Path) -> None:
         DataError, match=r"duplicate id 'x' at .*a\.jsonl row 1 and .*b\.jsonl row 2"
     ):
         open_dataset(str(tmp_path / "h" / "*.jsonl")).validate()
+
+
+def test_errors_in_csv_and_parquet_globs_name_the_file_and_its_own_row(tmp_path: Path) -> None:
+    (tmp_path / "c").mkdir()
+    write_csv(tmp_path / "c" / "part1.csv", ["question"], [["a"], ["b"]])
+    write_csv(tmp_path / "c" / "part2.csv", ["question"], [["c"], [""]])
+    with pytest.raises(DataError, match="input is missing") as err:
+        open_dataset(str(tmp_path / "c" / "*.csv")).validate()
+    assert (Path(err.value.path).name, err.value.row) == ("part2.csv", 2)
+    folder = tmp_path / "p"
+    folder.mkdir()
+    pq.write_table(pa.table({"id": ["x", "y"], "question": ["a", "b"]}), folder / "a.parquet")
+    pq.write_table(pa.table({"id": ["z", "x"], "question": ["c", "d"]}), folder / "b.parquet")
+    with pytest.raises(
+        DataError, match=r"duplicate id 'x' at .*a\.parquet row 1 and .*b\.parquet row 2"
+    ):
+        open_dataset(str(folder)).validate()
+
+
+def test_a_glob_file_that_cannot_be_read_or_has_other_columns_is_named(tmp_path: Path) -> None:
+    pq.write_table(pa.table({"question": ["a"]}), tmp_path / "a.parquet")
+    pq.write_table(pa.table({"prompt": ["b"]}), tmp_path / "b.parquet")
+    with pytest.raises(
+        DataError, match=r"columns differ from a\.parquet's: has 'prompt'; lacks 'question'"
+    ) as err:
+        open_dataset(str(tmp_path / "*.parquet")).validate()
+    assert Path(err.value.path).name == "b.parquet"
+    (tmp_path / "b.parquet").write_bytes(b"not parquet")
+    with pytest.raises(DataError, match="cannot open the data") as err:
+        open_dataset(str(tmp_path / "*.parquet")).validate()
+    assert Path(err.value.path).name == "b.parquet"
+    pq.write_table(pa.table({"question": ["b", "c"]}), tmp_path / "b.parquet")
+    assert open_dataset(str(tmp_path / "*.parquet")).validate().n_rows == 3

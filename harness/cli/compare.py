@@ -40,9 +40,7 @@ def compare(
     resamples: ResamplesOption = 1000,
     trials: Annotated[
         int | None,
-        typer.Option(
-            help="Approximate-randomization trials (default: --resamples; 0: off).", min=0
-        ),
+        typer.Option(help="Approximate-randomization trials (default: --resamples).", min=1),
     ] = None,
     confidence: Annotated[float, typer.Option(help="Confidence level of the CIs.")] = 0.95,
     correction: Annotated[

@@ -626,3 +626,66 @@ def test_labels_of_another_runs_responses_are_refused(
     code, text = invoke("import-labels", "r1", str(path), "--scale", "label=1-5", "--db", str(db))
     assert code == 2 and "row 4" in text and "field 'response'" in text
     assert "exported from another run" in text and stored_labels(db) == []
+
+
+def test_any_id_and_response_survive_export_and_import(tmp_path: Path, db_path: Path) -> None:
+    """Texts the CSV guard quotes, texts already starting with a quote, padded ids and lone
+    carriage returns come back exactly, from CSV and from JSON lines."""
+    texts = {
+        " spaced ": "'-' is a quote mark",
+        "'=quoted": "=1+1",
+        "cr\rid": "a\rb",
+        "'plain": "'already quoted",
+    }
+    data = write_jsonl(
+        tmp_path / "d.jsonl", [{"id": i, "question": f"q {n}"} for n, i in enumerate(texts)]
+    )
+    replies = write_jsonl(
+        tmp_path / "r.jsonl", [{"id": i, "response": t} for i, t in texts.items()]
+    )
+    code, out = invoke(
+        "run", str(data), "--model", f"replay:{replies}", "--db", str(db_path), "--name", "odd",
+        "--no-progress",
+    )  # fmt: skip
+    assert code == 0, out
+    exported = tmp_path / "e.csv"
+    assert invoke("export", "odd", "--out", str(exported), "--db", str(db_path))[0] == 0
+    with exported.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4
+    done = write_csv(tmp_path / "done.csv", [{**r, "ok": "pass", "annotator": "a"} for r in rows])
+    code, text = invoke(
+        "import-labels", "odd", str(done), "--scale", "ok=pass,fail", "--db", str(db_path)
+    )
+    assert code == 0, text
+    assert sorted(row[0] for row in stored_labels(db_path)) == sorted(texts)
+    exported = tmp_path / "e.jsonl"
+    code, text = invoke(
+        "export", "odd", "--out", str(exported), "--format", "jsonl", "--db", str(db_path)
+    )
+    assert code == 0, text
+    lines = [json.loads(line) for line in exported.read_text(encoding="utf-8").splitlines()]
+    assert {r["item_id"]: r["response"] for r in lines} == texts
+    done = write_jsonl(
+        tmp_path / "done.jsonl", [{**r, "ok": "fail", "annotator": "b"} for r in lines]
+    )
+    code, text = invoke(
+        "import-labels", "odd", str(done), "--scale", "ok=pass,fail", "--db", str(db_path)
+    )
+    assert code == 0, text
+    assert len(stored_labels(db_path)) == 8
+
+
+def test_exported_files_follow_the_umask(run_db: tuple[Path, str], tmp_path: Path) -> None:
+    import os
+
+    db, _ = run_db
+    old = os.umask(0o022)
+    try:
+        assert invoke("export", "r1", "--out", str(tmp_path / "e.csv"), "--db", str(db))[0] == 0
+        code, text = invoke("report", "r1", "--out", str(tmp_path / "r.html"), "--db", str(db))
+        assert code == 0, text
+    finally:
+        os.umask(old)
+    assert (tmp_path / "e.csv").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "r.html").stat().st_mode & 0o777 == 0o644

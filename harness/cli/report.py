@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -17,22 +15,11 @@ FORMATS = ("html", "markdown", "json")
 
 
 def write_file(path: Path, text: str, force: bool) -> None:
-    """Write atomically; an existing file is replaced only with `force`."""
-    from harness.errors import ConfigError
+    """Write atomically into `path`'s folder (created if missing); replace only with `force`."""
+    from harness.files import write_files
 
-    if path.exists() and not force:
-        raise ConfigError(f"{path} exists; add --force to overwrite it")
-    if path.is_dir():
-        raise ConfigError(f"--out {path} is a folder; name a file")
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_files([(path, lambda handle: handle.write(text))], force=force)
 
 
 def report(

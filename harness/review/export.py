@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from harness.errors import ConfigError
+from harness.files import check_target, write_files
 from harness.review import label_studio, source
-from harness.review.files import check_target, write_files
 from harness.review.sample import Selection, select
 from harness.review.scale import Scale, parse_spec, resolve
 from harness.store.db import Store
@@ -206,9 +206,10 @@ def _fmt(value: Any) -> str:
 
 
 def _cell(value: Any) -> str:
-    """A text cell that a spreadsheet will not run as a formula."""
+    """A text cell that a spreadsheet will not run as a formula: a quote goes before a
+    formula's first character, and before a quote (so that import can always undo it)."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return "'" + text if text.startswith((*_FORMULA_START, "'")) else text
 
 
 def write_jsonl(rows: Sequence[dict[str, Any]], handle: TextIO) -> None:
@@ -233,7 +234,8 @@ def write_csv(rows: Sequence[dict[str, Any]], labels: Sequence[str], handle: Tex
     if any("selected_because" in r for r in rows):
         columns.append("selected_because")
     columns += [*labels, "annotator"]
-    writer = csv.writer(handle, lineterminator="\n")
+    # CRLF as RFC 4180 has it; it also makes the writer quote a cell holding a lone CR.
+    writer = csv.writer(handle, lineterminator="\r\n")
     writer.writerow(columns)
     for r in rows:
         refs = r["references"]

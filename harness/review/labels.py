@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,9 +104,15 @@ def detect_format(path: Path) -> str:
 
 
 def _unescape(text: str) -> str:
-    """Undo the export's spreadsheet-formula guard (a leading quote before = + - @)."""
-    if len(text) > 1 and text[0] == "'" and text[1] in "=+-@\t\r":
+    """Undo the CSV export's spreadsheet-formula guard: the quote it put before a text
+    starting with = + - @, a tab, a carriage return or a quote."""
+    if len(text) > 1 and text[0] == "'" and text[1] in "=+-@\t\r'":
         return text[1:]
+    return text
+
+
+def _as_written(text: str) -> str:
+    """JSON files are exported without the guard: every text is read as written."""
     return text
 
 
@@ -126,6 +132,7 @@ def _flat_rows(
     only: Sequence[str],
     annotator: str | None,
     parsed: _Parsed,
+    unescape: Callable[[str], str] = _as_written,
 ) -> None:
     """Rows of `item_id`, `annotator` and label columns (CSV, JSON lines, JSON-MIN)."""
     fixed = _label_columns(columns, only) if columns is not None else None
@@ -142,32 +149,32 @@ def _flat_rows(
             continue
         item_id = row.get("item_id")
         who = row.get("annotator")
-        item_text = _unescape(str(item_id).strip()) if item_id not in (None, "") else None
+        item_text = unescape(str(item_id)) if item_id not in (None, "") else None
         who_text = str(who).strip() if who not in (None, "") else annotator
-        versus, order = _pair(row)
-        shown = _shown(row)
+        versus, order = _pair(row, unescape)
+        shown = _shown(row, unescape)
         for name, raw in values.items():
             if isinstance(raw, dict | list):
                 parsed.problems.append(Problem(where, name, "a label must be a single value"))
                 continue
-            raw = _unescape(raw) if isinstance(raw, str) else raw
+            raw = unescape(raw) if isinstance(raw, str) else raw
             parsed.entries.append(
                 Entry(where, item_text, who_text, name, raw, name, versus, order, shown)
             )
 
 
-def _shown(row: dict[str, Any]) -> str | None:
+def _shown(row: dict[str, Any], unescape: Callable[[str], str]) -> str | None:
     """The exported `response` cell, as the export wrote it (None where there is none)."""
     value = row.get("response")
-    return _unescape(str(value)) if isinstance(value, str) else None
+    return unescape(value) if isinstance(value, str) else None
 
 
-def _pair(row: dict[str, Any]) -> tuple[str | None, str]:
+def _pair(row: dict[str, Any], unescape: Callable[[str], str]) -> tuple[str | None, str]:
     """The `versus` and `shown_order` of a pair's row (None, '' for a single response)."""
     versus = row.get("versus")
     order = row.get("shown_order")
     return (
-        _unescape(str(versus).strip()) if versus not in (None, "") else None,
+        unescape(str(versus)) if versus not in (None, "") else None,
         str(order).strip().upper() if order not in (None, "") else "",
     )
 
@@ -197,7 +204,7 @@ def _read_csv(path: Path, only: Sequence[str], annotator: str | None, parsed: _P
                     continue
                 yield f"row {number}", dict(zip(header, record, strict=False))
 
-        _flat_rows(rows(), header, only, annotator, parsed)
+        _flat_rows(rows(), header, only, annotator, parsed, _unescape)
 
 
 def _check_columns(path: Path, columns: Sequence[str], only: Sequence[str]) -> None:
@@ -270,8 +277,8 @@ def _read_json(path: Path, only: Sequence[str], annotator: str | None, parsed: _
     for t, task in enumerate(data, start=1):
         task_where = f"task {t}" + (f" (id {task['id']})" if "id" in task else "")
         item_id = (task.get("data") or {}).get("item_id")
-        versus, order = _pair(task.get("data") or {})
-        shown = _shown(task.get("data") or {})
+        versus, order = _pair(task.get("data") or {}, _as_written)
+        shown = _shown(task.get("data") or {}, _as_written)
         annotations = task.get("annotations") or []
         if not annotations:
             parsed.skipped += 1

@@ -1,4 +1,4 @@
-"""Writing export files safely: only the path given, never over a file without `force`.
+"""Writing output files safely: only the path given, never over a file without `force`.
 
 Each file is written to a temporary file in the destination folder and renamed into place,
 so a reader never sees half a file and a failed export leaves nothing behind.
@@ -32,6 +32,7 @@ def _temporary(path: Path) -> Iterator[tuple[Path, TextIO]]:
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(name)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide the file from its group
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             yield tmp, handle
             handle.flush()
@@ -40,6 +41,12 @@ def _temporary(path: Path) -> Iterator[tuple[Path, TextIO]]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _move(tmp: Path, path: Path, *, force: bool) -> None:

@@ -69,7 +69,7 @@ def _move(tmp: Path, path: Path, *, force: bool) -> None:
 
 
 def write_files(
-    targets: Sequence[tuple[Path, Callable[[TextIO], None]]], *, force: bool = False
+    targets: Sequence[tuple[Path, Callable[[TextIO], object]]], *, force: bool = False
 ) -> list[Path]:
     """Write every (path, writer) pair, or none: all are checked and written before any move."""
     for path, _ in targets:

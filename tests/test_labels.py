@@ -689,3 +689,31 @@ def test_exported_files_follow_the_umask(run_db: tuple[Path, str], tmp_path: Pat
         os.umask(old)
     assert (tmp_path / "e.csv").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "r.html").stat().st_mode & 0o777 == 0o644
+
+
+def test_labels_on_other_scales_never_compare_and_intervals_stay_on_the_scale(
+    qa_file: Path, db_path: Path, tmp_path: Path
+) -> None:
+    make_run(qa_file, db_path, "r1")
+    make_run(qa_file, db_path, "r2")
+    rows = [{"item_id": f"q{i}", "annotator": "a", "quality": 1 + 4 * (i % 2)} for i in range(2)]
+    path = write_csv(tmp_path / "l.csv", rows)
+    for run, scale in (("r1", "1-5"), ("r2", "1-10")):
+        code, out = invoke(
+            "import-labels", run, str(path), "--scale", f"quality={scale}", "--db", str(db_path)
+        )
+        assert code == 0, out
+    store = Store(db_path)
+    try:
+        low, high = store.conn.execute(
+            "SELECT ci_low, ci_high FROM run_metrics WHERE scorer = 'human' AND run_id = "
+            "(SELECT id FROM runs WHERE name = 'r1')"
+        ).fetchone()
+    finally:
+        store.close()
+    assert (low, high) == (1.0, 5.0)  # Student's t on [1, 5] alone: -22.4 to 28.4
+    code, out = invoke("compare", "r1", "r2", "--db", str(db_path), "--json")
+    assert code == 0, out
+    metrics = json.loads(out)["comparisons"][0]["metrics"]
+    assert not [m for m in metrics if m["scorer"] == "human"]
+    assert "human" in json.dumps(json.loads(out)["comparisons"][0].get("skipped"))

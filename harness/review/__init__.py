@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.review.agreement_report import has_labels, human_agreement
 from harness.review.export import FORMATS, ExportOptions, ExportResult, export_run
-from harness.review.human_scores import HUMAN_SCORER, HUMAN_SIGNATURE, write_human_scores
+from harness.review.human_scores import HUMAN_SCORER, human_signature, write_human_scores
 from harness.review.labels import ImportResult, import_labels
 from harness.review.sample import STRATEGIES, Selection, select
 from harness.review.scale import Scale, parse_options, parse_spec
@@ -12,7 +12,6 @@ from harness.review.scale import Scale, parse_options, parse_spec
 __all__ = [
     "FORMATS",
     "HUMAN_SCORER",
-    "HUMAN_SIGNATURE",
     "STRATEGIES",
     "ExportOptions",
     "ExportResult",
@@ -22,6 +21,7 @@ __all__ = [
     "export_run",
     "has_labels",
     "human_agreement",
+    "human_signature",
     "import_labels",
     "parse_options",
     "parse_spec",

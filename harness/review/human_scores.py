@@ -2,8 +2,10 @@
 
 Each numeric label becomes a `scores` row of scorer `human`, metric = the label name, on
 sample 0 (the response the reviewers saw), value = the mean over annotators; and a
-`run_metrics` row with the mean over items and its 95% CI. Text and category labels
-without numbers stay in `labels` only. Rebuilt from the `labels` table on every import.
+`run_metrics` row with the mean over items and its 95% CI (cut to the scale). The
+signature names the label's scale, so labels on different scales are never compared.
+Text and category labels without numbers stay in `labels` only. Rebuilt from the
+`labels` table on every import.
 """
 
 from __future__ import annotations
@@ -12,12 +14,26 @@ import sqlite3
 from collections import defaultdict
 
 from harness import __version__
+from harness.errors import ConfigError
+from harness.review.scale import parse_spec
 from harness.stats import mean_ci
 from harness.store.db import dumps
 
 HUMAN_SCORER = "human"
-HUMAN_SIGNATURE = f"{HUMAN_SCORER}|v:1|harness:{__version__}"
-"""The same for every run, so two runs' labels of one name compare."""
+
+
+def human_signature(scale: str | None) -> str:
+    """The same for every run's labels on one scale, so that those (and only those) compare."""
+    return f"{HUMAN_SCORER}|v:2|scale:{scale}|harness:{__version__}"
+
+
+def _bounds(scale: str | None) -> tuple[float, float] | None:
+    if not scale:
+        return None
+    try:
+        return parse_spec(scale, "stored scale").bounds
+    except ConfigError:
+        return None
 
 
 def write_human_scores(conn: sqlite3.Connection, run_id: str) -> int:
@@ -41,6 +57,12 @@ def write_human_scores(conn: sqlite3.Connection, run_id: str) -> int:
             "SELECT DISTINCT label_name FROM labels WHERE run_id = ? AND value IS NULL", [run_id]
         )
     }
+    scales = dict(
+        conn.execute(
+            "SELECT label_name, min(scale) FROM labels WHERE run_id = ? GROUP BY label_name",
+            [run_id],
+        ).fetchall()
+    )
     per_item = {k: v for k, v in per_item.items() if k[1] not in text_only}
     conn.execute("DELETE FROM scores WHERE run_id = ? AND scorer = ?", [run_id, HUMAN_SCORER])
     conn.execute("DELETE FROM run_metrics WHERE run_id = ? AND scorer = ?", [run_id, HUMAN_SCORER])
@@ -55,7 +77,7 @@ def write_human_scores(conn: sqlite3.Connection, run_id: str) -> int:
                 name,
                 sum(values) / len(values),
                 dumps({"annotators": who[(item_id, name)], "values": values}),
-                HUMAN_SIGNATURE,
+                human_signature(scales[name]),
             ]
             for (item_id, name), values in per_item.items()
         ],
@@ -67,7 +89,7 @@ def write_human_scores(conn: sqlite3.Connection, run_id: str) -> int:
         annotators[name].update(who[(item_id, name)])
     rows = []
     for name, means in sorted(by_name.items()):
-        mean, low, high = mean_ci(means)
+        mean, low, high = mean_ci(means, bounds=_bounds(scales[name]))
         details = {"unscored": 0, "annotators": len(annotators[name]), "source": "labels"}
         rows.append(
             [
@@ -79,7 +101,7 @@ def write_human_scores(conn: sqlite3.Connection, run_id: str) -> int:
                 high,
                 len(means),
                 dumps(details),
-                HUMAN_SIGNATURE,
+                human_signature(scales[name]),
             ]
         )
     conn.executemany(

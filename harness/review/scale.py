@@ -67,6 +67,18 @@ class Scale:
         return "free"
 
     @property
+    def bounds(self) -> tuple[float, float] | None:
+        """The lowest and highest number a value can take (None: open or not numeric)."""
+        if self.kind == "ordinal":
+            return self.points[0], self.points[-1]
+        if self.kind == "interval" and self.low is not None and self.high is not None:
+            return self.low, self.high
+        numbers = [v for v in self.categories.values() if v is not None]
+        if self.kind == "nominal" and self.numeric and numbers:
+            return min(numbers), max(numbers)
+        return None
+
+    @property
     def numeric(self) -> bool:
         """Whether every accepted value has a number (so it can be a compare metric)."""
         if self.kind == "nominal":

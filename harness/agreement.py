@@ -165,7 +165,7 @@ def bootstrap_ci(
         return Estimate(None, None, None, 0, confidence)
     point = float(batched(Draws.identity(n_items))[0])
     value = None if math.isnan(point) else point
-    if n_resamples <= 0 or n_items < 2:
+    if n_resamples <= 0 or n_info < 2:  # one informative item: resampling only repeats it
         return Estimate(value, None, None, n_info, confidence)
     samples = np.concatenate([batched(d) for d in resamples(n_items, n_resamples, seed)])
     samples = samples[~np.isnan(samples)]

@@ -218,6 +218,8 @@ def test_bootstrap_ci_of_undefined_statistic() -> None:
     assert estimate.value is None and estimate.low is None and estimate.high is None
     assert A.bootstrap_ci(A.spearman, [], []).n == 0
     assert A.bootstrap_ci(A.cohen_kappa, [1, 2], [1, 2]).to_dict()["confidence"] == 0.95
+    one_pair = A.bootstrap_ci(A.exact_agreement, [1, None, None, None], [1, 2, 3, 4])
+    assert (one_pair.value, one_pair.low, one_pair.high, one_pair.n) == (1.0, None, None, 1)
 
 
 def test_ratings_matrix() -> None:

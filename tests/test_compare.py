@@ -654,3 +654,17 @@ def test_pairwise_judging_and_review_pairs_refuse_different_prompts(db_path: Pat
             resolve_versus(store, "id-base", "cand")
     finally:
         store.close()
+
+
+def test_gate_with_no_drop_allowed_passes_a_run_against_itself(db_path: Path) -> None:
+    """The CI bound equal to -max-drop rules out any larger drop: identical runs pass
+    --max-drop 0, and no bound reads "-0"."""
+    sig = {"judge": "judge|v:1"}
+    values = {"s": [0.2, 0.4, 0.6, 0.8] * 10}
+    write_run(db_path, "b", scored(values), sig)
+    write_run(db_path, "c", scored(values), sig)
+    code, out = invoke(
+        "gate", "c", "--baseline", "b", "--metric", "score", "--max-drop", "0", "--db", str(db_path)
+    )
+    assert code == 0, out
+    assert out.startswith("PASS") and "-0" not in out

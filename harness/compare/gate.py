@@ -1,8 +1,8 @@
 """A CI quality gate: non-inferiority of a candidate run, decided on the CI bound.
 
 For a higher-is-better metric the candidate passes when the lower bound of the paired
-bootstrap interval of (candidate - baseline) lies above `-max_drop`: a drop larger than
-`max_drop` is then ruled out at that confidence. The raw mean difference never decides.
+bootstrap interval of (candidate - baseline) is at least `-max_drop`: a drop larger
+than `max_drop` is then ruled out at that confidence. The raw mean difference never decides.
 The interval is two-sided at `confidence`, as non-inferiority trials report it, so its
 bound is a one-sided test at level (1 - confidence) / 2.
 
@@ -50,23 +50,25 @@ class GateResult:
         level = f"{self.confidence:.0%}"
         head = (
             f"{'PASS' if self.passed else 'FAIL'} {self.metric}: candidate - baseline = "
-            f"{self.difference:+.4g} ({level} CI {self.ci_low:+.4g} to {self.ci_high:+.4g}, "
+            f"{self.difference + 0.0:+.4g} ({level} CI {self.ci_low + 0.0:+.4g} to "
+            f"{self.ci_high + 0.0:+.4g}, "
             f"n={self.n} of the baseline's {self.baseline_items} items; baseline "
             f"{self.baseline:.4g}, candidate {self.candidate:.4g})"
         )
         if self.too_few is not None:
             return f"{head}; {self.too_few}"
+        bound = self.bound + 0.0  # never "-0"
         if self.higher_is_better:
             if self.passed:
-                return f"{head}; lower bound {self.bound:+.4g} > {-self.max_drop:+.4g}"
+                return f"{head}; lower bound {bound:+.4g} >= {0.0 - self.max_drop:+.4g}"
             return (
-                f"{head}; lower bound {self.bound:+.4g} <= {-self.max_drop:+.4g}: a drop "
+                f"{head}; lower bound {bound:+.4g} < {0.0 - self.max_drop:+.4g}: a drop "
                 f"larger than {self.max_drop:g} cannot be ruled out"
             )
         if self.passed:
-            return f"{head}; upper bound {self.bound:+.4g} < {self.max_drop:+.4g} (lower is better)"
+            return f"{head}; upper bound {bound:+.4g} <= {self.max_drop:+.4g} (lower is better)"
         return (
-            f"{head}; upper bound {self.bound:+.4g} >= {self.max_drop:+.4g}: a rise larger "
+            f"{head}; upper bound {bound:+.4g} > {self.max_drop:+.4g}: a rise larger "
             f"than {self.max_drop:g} cannot be ruled out (lower is better)"
         )
 
@@ -147,7 +149,7 @@ def run_gate(
         r = resampled[metric.key]
         low, high = percentile_interval(r.cand_boot - r.base_boot, confidence)
         bound = low if metric.higher_is_better else high
-        passed = bound > -drop if metric.higher_is_better else bound < drop
+        passed = bound >= -drop if metric.higher_is_better else bound <= drop
         n = int(metric.positions.size)
         too_few = None
         if n < min_items:

@@ -27,9 +27,10 @@ def invoke(*args: str) -> tuple[int, str]:
 
 
 def run_json(*args: str) -> dict:
-    code, out = invoke("run", *args, "--json", "--no-progress")
-    assert code == 0, out
-    return json.loads(out)
+    """The JSON summary on stdout (warnings go to stderr)."""
+    result = runner.invoke(app, ["run", *args, "--json", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
 
 
 @pytest.mark.usefixtures("fake_registered")
@@ -284,6 +285,12 @@ def test_retry_errors_redoes_only_failed_items(
     )
     assert summary["stats"]["failed_items"] == 2
     assert summary["metrics"][0]["n"] == 8
+    result = runner.invoke(
+        app, ["run", str(qa_file), "--model", "fake", "--db", str(db_path), "--name", "flaky2"]
+    )
+    assert result.exit_code == 0 and "redo only those with --name flaky2 --retry-errors" in (
+        result.stderr
+    )
     monkeypatch.setattr(FakeAdapter, "failing_ids", set())
     FakeAdapter.instances.clear()
     summary = run_json(

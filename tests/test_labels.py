@@ -717,3 +717,30 @@ def test_labels_on_other_scales_never_compare_and_intervals_stay_on_the_scale(
     metrics = json.loads(out)["comparisons"][0]["metrics"]
     assert not [m for m in metrics if m["scorer"] == "human"]
     assert "human" in json.dumps(json.loads(out)["comparisons"][0].get("skipped"))
+
+
+@pytest.mark.usefixtures("fake_registered")
+def test_compare_says_how_a_missing_metric_can_be_had(
+    qa_file: Path, db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes import FakeAdapter
+
+    make_run(qa_file, db_path, "r1")
+    make_run(qa_file, db_path, "r2")
+    rows = [{"item_id": f"q{i}", "annotator": "a", "quality": 1 + i % 5} for i in range(10)]
+    path = write_csv(tmp_path / "l.csv", rows)
+    assert (
+        invoke("import-labels", "r1", str(path), "--scale", "quality=1-5", "--db", str(db_path))[0]
+        == 0
+    )
+    monkeypatch.setattr(FakeAdapter, "failing_ids", {f"q{i}" for i in range(10)})
+    code, out = invoke(
+        "run", str(qa_file), "--model", "fake", "--db", str(db_path), "--name", "e", "--no-progress"
+    )
+    assert code == 1 and "10 of 10 items ended in an error" in out, out
+    code, out = invoke("compare", "r1", "r2", "e", "--db", str(db_path), "--json")
+    assert code == 0, out
+    reasons = [s["reason"] for c in json.loads(out)["comparisons"] for s in c["skipped"]]
+    assert any("harness import-labels r2 FILE" in r for r in reasons), reasons
+    assert any("has no scores at all" in r and "--retry-errors" in r for r in reasons), reasons
+    assert not any("harness score" in r for r in reasons), reasons

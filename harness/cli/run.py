@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -172,6 +173,16 @@ def run(
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:
         print_summary(summary)
+    items, failed = summary["stats"].get("items") or 0, summary["stats"].get("failed_items") or 0
+    if failed:
+        err_console.print(
+            f"{failed} of {items} items ended in an error; redo only those with "
+            f"--name {summary['name']} --retry-errors",
+            markup=False,
+            soft_wrap=True,
+        )
+    if items and failed == items:
+        sys.exit(1)  # nothing was scored: a script must not take this run for a result
 
 
 def threshold_option(threshold: float | None) -> list[str]:

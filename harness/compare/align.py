@@ -20,6 +20,7 @@ import numpy as np
 
 from harness import registry
 from harness.errors import ConfigError, DataError, HarnessError
+from harness.review.human_scores import HUMAN_SCORER
 from harness.scorers.base import Scorer
 from harness.store.db import Store
 
@@ -132,6 +133,18 @@ def load_run(store: Store, ref: str) -> RunScores:
             scorer, metric, signature, means[k], int(unscored[k]), metric_stats
         )
     return result
+
+
+def _how_to_score(run: RunScores, scorer: str) -> str:
+    """What would give `run` scores of `scorer`."""
+    if scorer == HUMAN_SCORER:
+        return f"import its labels with `harness import-labels {run.name} FILE`"
+    if not run.metrics:
+        return (
+            f"it has no scores at all; `harness runs show {run.name}` says why, and "
+            "`harness run ... --name NAME --retry-errors` redoes failed items"
+        )
+    return f"score it with `harness score {run.name} --scorers {scorer}`"
 
 
 def load_runs(store: Store, refs: Sequence[str]) -> list[RunScores]:
@@ -388,8 +401,7 @@ def pair_metrics(
                     scorer,
                     metric,
                     f"only in run {present.label()}; run {absent.label()} has no "
-                    f"'{metric_label(key)}' scores (score it with `harness score "
-                    f"{absent.name} --scorers {scorer}`)",
+                    f"'{metric_label(key)}' scores ({_how_to_score(absent, scorer)})",
                 )
             )
             continue

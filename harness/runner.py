@@ -387,6 +387,12 @@ def _prepare_run(store: Store, options: RunOptions, config: dict[str, Any]) -> s
                     "started; start a new run with another --name"
                 )
             return str(existing["id"])
+    if options.resume and options.name is not None:
+        flag = "--retry-errors" if options.retry_errors else "--resume"
+        raise ConfigError(
+            f"{flag}: no run named '{options.name}' in {options.db} to continue "
+            "(`harness runs list` lists them); without it a new run starts"
+        )
     if options.resume:
         raise ConfigError("--resume needs --name of the run to continue")
     return ""
@@ -462,8 +468,8 @@ async def _stream(
         store.update_run(run_id, status="interrupted")
         name = store.get_run(run_id)["name"]
         raise RunInterrupted(
-            f"interrupted: {store.count_items(run_id)} of {total} items stored; continue "
-            f"with the same command plus --name {name} --resume"
+            f"interrupted: {store.count_items(run_id)} of {total} items stored; to continue, "
+            f"run the same command with --name {name} --resume"
         ) from exc
     except BaseException:
         store.update_run(run_id, status="failed")

@@ -468,3 +468,11 @@ def test_reading_commands_never_create_a_database(tmp_path: Path) -> None:
         code, out = invoke(*args, "--db", str(missing))
         assert code == 2 and "no database at" in out, (args, out)
     assert not missing.parent.exists()
+
+
+@pytest.mark.usefixtures("fake_registered")
+def test_resume_of_a_name_that_does_not_exist_says_so(qa_file: Path, db_path: Path) -> None:
+    code, out = invoke(
+        "run", str(qa_file), "--model", "fake", "--db", str(db_path), "--name", "nosuch", "--resume"
+    )
+    assert code == 2 and "no run named 'nosuch'" in out, out

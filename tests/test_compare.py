@@ -668,3 +668,29 @@ def test_gate_with_no_drop_allowed_passes_a_run_against_itself(db_path: Path) ->
     )
     assert code == 0, out
     assert out.startswith("PASS") and "-0" not in out
+
+
+def test_gate_refuses_a_run_that_did_not_finish(db_path: Path) -> None:
+    """An interrupted baseline holds only the items it reached: coverage measured against
+    them would pass a candidate on part of the dataset."""
+    sig = {"judge": "judge|v:1"}
+    write_run(db_path, "b", scored({"s": [0.5] * 40}), sig)
+    write_run(db_path, "c", scored({"s": [0.5] * 40}), sig)
+    store = Store(db_path)
+    try:
+        store.update_run(str(store.get_run("b")["id"]), status="interrupted")
+    finally:
+        store.close()
+    code, out = invoke(
+        "gate",
+        "c",
+        "--baseline",
+        "b",
+        "--metric",
+        "score",
+        "--max-drop",
+        "0.1",
+        "--db",
+        str(db_path),
+    )
+    assert code == 2 and "is interrupted, not completed" in out and "--name b --resume" in out

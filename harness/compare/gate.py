@@ -137,6 +137,13 @@ def run_gate(
     if resamples < 1:
         raise ConfigError("--resamples must be at least 1")
     base, cand = load_runs(store, [baseline, candidate])
+    for run in (base, cand):
+        status = store.get_run(run.run_id)["status"]
+        if status != "completed":
+            raise ConfigError(
+                f"run {run.label()} is {status}, not completed: its items cannot speak for "
+                f"the dataset; finish it first (`harness run ... --name {run.name} --resume`)"
+            )
     store.check_same_inputs(base.run_id, cand.run_id)
     alignment = align(base, cand)
     paired, skipped = pair_metrics(alignment, lower_is_better)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__, registry
-from harness.adapters.base import Adapter, AdapterOptions, GenerationParams
+from harness.adapters.base import Adapter, AdapterOptions, GenerationParams, check_options
 from harness.adapters.managed import ManagedAdapter, RetryPolicy
 from harness.data import FieldMapping, open_dataset
 from harness.errors import ConfigError, RunInterrupted
@@ -79,6 +79,7 @@ def parse_model_spec(spec: str) -> tuple[str, str]:
 def make_adapter(spec: str, options: AdapterOptions) -> Adapter:
     name, argument = parse_model_spec(spec)
     adapter_class = registry.load(registry.ADAPTER_GROUP, name)
+    check_options(adapter_class, options.extra, "--adapter-option")
     adapter: Adapter = adapter_class(argument, options)
     return adapter
 

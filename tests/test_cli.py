@@ -476,3 +476,18 @@ def test_resume_of_a_name_that_does_not_exist_says_so(qa_file: Path, db_path: Pa
         "run", str(qa_file), "--model", "fake", "--db", str(db_path), "--name", "nosuch", "--resume"
     )
     assert code == 2 and "no run named 'nosuch'" in out, out
+
+
+def test_an_adapter_option_the_adapter_would_ignore_is_refused(
+    qa_file: Path, db_path: Path
+) -> None:
+    code, out = invoke(
+        "run", str(qa_file), "--model", "replay:answer", "--db", str(db_path),
+        "--adapter-option", "paralel=4",
+    )  # fmt: skip
+    assert code == 2 and "unknown --adapter-option paralel for the replay adapter" in out, out
+    from harness.adapters.local import LocalAdapter
+    from harness.adapters.openai_compat import OpenAIAdapter
+
+    assert "parallel" in (LocalAdapter.option_names or ())
+    assert OpenAIAdapter.option_names == frozenset({"transport"})

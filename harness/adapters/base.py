@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
+from harness.errors import ConfigError
 from harness.item import Item
 
 
@@ -86,6 +87,8 @@ class Adapter(ABC):
 
     name: ClassVar[str] = ""
     capabilities: Capabilities = Capabilities()
+    option_names: ClassVar[frozenset[str] | None] = None
+    """The `--adapter-option` keys it reads; others are refused (None: it does not say)."""
 
     def __init__(self, model: str, options: AdapterOptions) -> None:
         self.model = model
@@ -104,3 +107,15 @@ class Adapter(ABC):
     def describe(self) -> dict[str, Any]:
         """What identifies this model for the run config and the cache (no secrets)."""
         return {"adapter": self.name, "model": self.model}
+
+
+def check_options(adapter_class: type[Adapter], extra: dict[str, Any], flag: str) -> None:
+    """Refuse option keys the adapter would ignore (a misspelt `paralel=4` does nothing)."""
+    known = adapter_class.option_names
+    unknown = sorted(set(extra) - known) if known is not None else []
+    if unknown:
+        listed = ", ".join(sorted(known or ())) or "none"
+        raise ConfigError(
+            f"unknown {flag} {', '.join(unknown)} for the {adapter_class.name} adapter "
+            f"(its options: {listed})"
+        )

@@ -30,7 +30,7 @@ import time
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from harness.adapters.base import AdapterOptions, Capabilities
 from harness.adapters.llama_server import (
@@ -140,6 +140,9 @@ class LocalAdapter(OpenAIAdapter):
     """
 
     name = "local"
+    option_names: ClassVar[frozenset[str] | None] = frozenset(
+        {"parallel", "ctx_per_slot", "threads", "upcast", "transport"}
+    )
 
     def __init__(self, model: str, options: AdapterOptions) -> None:
         if importlib.util.find_spec("xllamacpp") is None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.adapters.base import Adapter, AdapterOptions, Capabilities, Request, Response
@@ -156,6 +156,7 @@ class OpenAIAdapter(Adapter):
 
     name = "openai"
     capabilities = Capabilities(max_concurrency=512, seed=True, logprobs=True, json_schema=True)
+    option_names: ClassVar[frozenset[str] | None] = frozenset({"transport"})
 
     def __init__(self, model: str, options: AdapterOptions) -> None:
         if not model:

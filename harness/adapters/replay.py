@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from harness.adapters.base import Adapter, AdapterOptions, Capabilities, Request, Response
 from harness.errors import ConfigError, DataError, PermanentError
@@ -27,6 +27,7 @@ class ReplayAdapter(Adapter):
 
     name = "replay"
     capabilities = Capabilities(max_concurrency=4096, cacheable=False)
+    option_names: ClassVar[frozenset[str] | None] = frozenset()
 
     def __init__(self, model: str, options: AdapterOptions) -> None:
         if not model:

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness import registry
-from harness.adapters.base import Adapter, AdapterOptions, Capabilities, Request, Response
+from harness.adapters.base import (
+    Adapter,
+    AdapterOptions,
+    Capabilities,
+    Request,
+    Response,
+    check_options,
+)
 from harness.adapters.managed import ManagedAdapter, RetryPolicy
 from harness.errors import ConfigError
 from harness.store.judgments import JudgeCache, MemoryCache
@@ -105,6 +112,7 @@ class JudgeRunner:
                 extra=dict(adapter_options or {}),
             )
             adapter_class = registry.load(registry.ADAPTER_GROUP, spec.adapter)
+            check_options(adapter_class, options.extra, "judge adapter option")
             self._judges[spec.text] = _Judge(spec, adapter_class(spec.model, options))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import inspect
 import json
 import platform
 import subprocess
@@ -21,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__, registry
-from harness.adapters.base import Adapter, AdapterOptions, GenerationParams, check_options
+from harness.adapters.base import (
+    Adapter,
+    AdapterOptions,
+    GenerationParams,
+    check_options,
+    check_timeout,
+)
 from harness.adapters.managed import ManagedAdapter, RetryPolicy
 from harness.data import FieldMapping, open_dataset
 from harness.errors import ConfigError, RunInterrupted
@@ -172,6 +179,7 @@ def make_scorers(
         if getattr(scorer_class, "uses_judge", False):
             judged = True
             kwargs = {**(judge or {}), **kwargs}
+        _check_scorer_options(name, scorer_class, kwargs)
         try:
             scorers.append(scorer_class(**kwargs))
         except TypeError as exc:
@@ -181,6 +189,22 @@ def make_scorers(
             "--judge options only apply to judge scorers: add one, e.g. --scorers judge:correctness"
         )
     return scorers
+
+
+def _check_scorer_options(name: str, scorer_class: type, kwargs: dict[str, Any]) -> None:
+    """Name the options a scorer takes when given one it does not."""
+    parameters = inspect.signature(scorer_class).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return
+    known = [
+        k for k, p in parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    unknown = sorted(set(kwargs) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"scorer '{name}' has no option {', '.join(unknown)} (its options: "
+            f"{', '.join(known) or 'none'})"
+        )
 
 
 def fit_corpus(scorers: Sequence[Scorer], references: Iterable[Sequence[str]]) -> None:
@@ -280,6 +304,7 @@ async def execute(
     options: RunOptions, on_progress: Callable[[Tally, int], None] | None = None
 ) -> dict[str, Any]:
     """Run an evaluation and return the stored run row (with its final status)."""
+    check_timeout(options.timeout)
     adapter_options = AdapterOptions(
         base_url=options.base_url,
         api_key_env=options.api_key_env,

@@ -491,3 +491,15 @@ def test_an_adapter_option_the_adapter_would_ignore_is_refused(
 
     assert "parallel" in (LocalAdapter.option_names or ())
     assert OpenAIAdapter.option_names == frozenset({"transport"})
+
+
+def test_unknown_scorer_option_and_bad_timeout_get_one_plain_line(
+    qa_file: Path, db_path: Path
+) -> None:
+    base = ["run", str(qa_file), "--model", "replay:answer", "--db", str(db_path)]
+    code, out = invoke(*base, "--scorers", "bleu", "--scorer-option", "bleu.nope=1")
+    assert code == 2 and "scorer 'bleu' has no option nope (its options: tokenize," in out, out
+    assert "__init__" not in out
+    for timeout in ("0", "-1"):
+        code, out = invoke(*base, "--timeout", timeout)
+        assert code == 2 and "--timeout must be a number of seconds above 0" in out, out

@@ -18,10 +18,14 @@ def test_t_interval_matches_scipy() -> None:
     assert (low, high) == pytest.approx(expected, rel=1e-12)
 
 
-@pytest.mark.parametrize(("successes", "n"), [(0, 42), (3, 10), (37, 40), (500, 1000)])
+@pytest.mark.parametrize(
+    ("successes", "n"), [(0, 42), (0, 3), (3, 10), (37, 40), (12, 12), (500, 1000)]
+)
 def test_wilson_matches_statsmodels(successes: int, n: int) -> None:
     expected = proportion_confint(successes, n, alpha=0.05, method="wilson")
     assert wilson_interval(successes, n) == pytest.approx(expected, rel=1e-9)
+    if successes in (0, n):  # the bound at the observed end is exact, never 5.6e-17
+        assert wilson_interval(successes, n)[0 if successes == 0 else 1] == successes / n
     values = [1.0] * successes + [0.0] * (n - successes)
     assert mean_ci(values)[1:] == pytest.approx(expected, rel=1e-9)
 

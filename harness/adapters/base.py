@@ -119,3 +119,9 @@ def check_options(adapter_class: type[Adapter], extra: dict[str, Any], flag: str
             f"unknown {flag} {', '.join(unknown)} for the {adapter_class.name} adapter "
             f"(its options: {listed})"
         )
+
+
+def check_timeout(seconds: float, flag: str = "--timeout") -> None:
+    """A request timeout must leave a request some time (0 or less fails every call)."""
+    if not seconds > 0 or seconds == float("inf"):
+        raise ConfigError(f"{flag} must be a number of seconds above 0, not {seconds:g}")

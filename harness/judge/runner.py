@@ -24,6 +24,7 @@ from harness.adapters.base import (
     Request,
     Response,
     check_options,
+    check_timeout,
 )
 from harness.adapters.managed import ManagedAdapter, RetryPolicy
 from harness.errors import ConfigError
@@ -94,6 +95,7 @@ class JudgeRunner:
         if not specs:
             raise ConfigError("name at least one judge: --judge openai:gpt-4o or --judge local")
         self.concurrency = concurrency
+        check_timeout(timeout, "judge timeout")
         self.timeout = timeout
         self.retry = RetryPolicy(max_retries=max_retries)
         self.read_cache = read_cache

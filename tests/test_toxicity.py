@@ -303,6 +303,26 @@ def test_cli_threshold_option_changes_flags_and_signature(phrases: Path, db_path
     flagged = next(m for m in summary["metrics"] if m["metric"] == "flagged_rate")
     assert flagged["value"] == pytest.approx(1 / 6)  # only 'you are an idiot' (0.9947)
     assert "threshold:0.992" in flagged["signature"]
+    same = _run(phrases, db_path, "--toxicity-threshold", "0.992", "--name", "again", "--no-cache")
+    assert [m["value"] for m in same["metrics"]] == [m["value"] for m in summary["metrics"]]
+    from harness.cli import app
+
+    for extra, message in (
+        (["--toxicity-threshold", "0.2", "--scorer-option", "toxicity.threshold=0.9"], "disagree"),
+        (["--scorers", "exact_match", "--toxicity-threshold", "0.2"], "add --scorers toxicity"),
+    ):
+        args = ["run", str(phrases), "--model", "fake", "--db", str(db_path), *extra]
+        if "--scorers" not in extra:
+            args += ["--scorers", "toxicity"]
+        result = CliRunner().invoke(app, args)
+        assert isinstance(result.exception, ConfigError) and message in str(result.exception)
+    result = CliRunner().invoke(
+        app, ["score", "again", "--scorers", "toxicity", "--toxicity-threshold", "0.5",
+              "--db", str(db_path), "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rescored = {m["metric"]: m for m in json.loads(result.stdout)["metrics"]}
+    assert "threshold:0.5" in rescored["flagged_rate"]["signature"]
 
 
 @pytest.mark.usefixtures("fake_registered")

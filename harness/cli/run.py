@@ -16,7 +16,14 @@ from harness.cli.judge import (
     JudgeSeedOption,
     JudgeTemperatureOption,
 )
-from harness.cli.options import DbOption, JsonOption, split_names
+from harness.cli.options import (
+    DbOption,
+    JsonOption,
+    ScorerOption,
+    ToxicityThresholdOption,
+    scorer_options,
+    split_names,
+)
 from harness.store.db import DEFAULT_DB
 
 
@@ -36,14 +43,8 @@ def run(
     scorers: Annotated[
         list[str] | None, typer.Option("--scorers", "-s", help="Comma-separated scorer names.")
     ] = None,
-    scorer_option: Annotated[
-        list[str] | None,
-        typer.Option(help="Scorer setting SCORER.KEY=VALUE, e.g. bleu.tokenize=intl (repeatable)."),
-    ] = None,
-    toxicity_threshold: Annotated[
-        float | None,
-        typer.Option(help="Flag threshold of the toxicity scorer (default 0.5).", min=0, max=1),
-    ] = None,
+    scorer_option: ScorerOption = None,
+    toxicity_threshold: ToxicityThresholdOption = None,
     template: Annotated[
         str | None,
         typer.Option(
@@ -115,7 +116,6 @@ def run(
         RunOptions,
         execute,
         parse_adapter_options,
-        parse_scorer_options,
     )
     from harness.store.db import Store
     from harness.summary import run_summary
@@ -134,9 +134,7 @@ def run(
         template=template,
         system=system,
         scorers=split_names(scorers),
-        scorer_options=parse_scorer_options(
-            [*(scorer_option or []), *threshold_option(toxicity_threshold)]
-        ),
+        scorer_options=scorer_options(scorer_option, toxicity_threshold, split_names(scorers)),
         samples=samples,
         sample_temperature=sample_temperature,
         params=GenerationParams(
@@ -183,8 +181,3 @@ def run(
         )
     if items and failed == items:
         sys.exit(1)  # nothing was scored: a script must not take this run for a result
-
-
-def threshold_option(threshold: float | None) -> list[str]:
-    """`--toxicity-threshold X` is shorthand for `--scorer-option toxicity.threshold=X`."""
-    return [] if threshold is None else [f"toxicity.threshold={threshold}"]

@@ -13,7 +13,14 @@ from harness.cli.judge import (
     JudgeSeedOption,
     JudgeTemperatureOption,
 )
-from harness.cli.options import DbOption, JsonOption, split_names
+from harness.cli.options import (
+    DbOption,
+    JsonOption,
+    ScorerOption,
+    ToxicityThresholdOption,
+    scorer_options,
+    split_names,
+)
 from harness.store.db import DEFAULT_DB
 
 
@@ -22,9 +29,8 @@ def score(
     scorers: Annotated[
         list[str], typer.Option("--scorers", "-s", help="Comma-separated scorer names.")
     ],
-    scorer_option: Annotated[
-        list[str] | None, typer.Option(help="Scorer setting SCORER.KEY=VALUE (repeatable).")
-    ] = None,
+    scorer_option: ScorerOption = None,
+    toxicity_threshold: ToxicityThresholdOption = None,
     judge: JudgeOption = None,
     judge_repeats: JudgeRepeatsOption = 1,
     judge_temperature: JudgeTemperatureOption = 0.0,
@@ -35,7 +41,7 @@ def score(
     """Score RUN's stored responses again (replacing those scorers' earlier scores)."""
     from harness.cli.render import print_summary
     from harness.rescore import rescore_run
-    from harness.runner import judge_settings, parse_scorer_options
+    from harness.runner import judge_settings
     from harness.store.db import Store
     from harness.summary import run_summary
 
@@ -45,7 +51,7 @@ def score(
             store,
             run,
             split_names(scorers),
-            parse_scorer_options(scorer_option or []),
+            scorer_options(scorer_option, toxicity_threshold, split_names(scorers)),
             judge=judge_settings(
                 split_names(judge), judge_repeats, judge_temperature, judge_seed, store.path
             ),

@@ -744,3 +744,48 @@ def test_compare_says_how_a_missing_metric_can_be_had(
     assert any("harness import-labels r2 FILE" in r for r in reasons), reasons
     assert any("has no scores at all" in r and "--retry-errors" in r for r in reasons), reasons
     assert not any("harness score" in r for r in reasons), reasons
+
+
+def test_a_rewritten_item_keeps_its_labels_only_if_its_response_is_unchanged(
+    run_db: tuple[Path, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`--retry-errors` rewrites an item whole: labels of a response that changed go (the
+    reviewers never saw the new one), and the run's human figures follow."""
+    from harness.adapters.base import Response
+    from harness.item import Item
+    from harness.store.db import ItemResult
+
+    db, run_id = run_db
+    rows = [{"item_id": f"q{i}", "annotator": "a", "quality": 1 + i % 5} for i in range(10)]
+    path = write_csv(tmp_path / "l.csv", rows)
+    assert (
+        invoke("import-labels", "r1", str(path), "--scale", "quality=1-5", "--db", str(db))[0] == 0
+    )
+    store = Store(db)
+    try:
+        stored = dict(
+            store.conn.execute(
+                "SELECT item_id, text FROM responses WHERE run_id = ? AND sample = 0", [run_id]
+            ).fetchall()
+        )
+        store.write_results(
+            run_id,
+            [
+                ItemResult(Item(id="q1", input="x", row=2), (), [Response(text="a new answer")]),
+                ItemResult(Item(id="q2", input="x", row=3), (), [Response(text=stored["q2"])]),
+            ],
+        )
+        human = dict(
+            store.conn.execute(
+                "SELECT item_id, value FROM scores WHERE run_id = ? AND scorer = 'human'", [run_id]
+            ).fetchall()
+        )
+        (n,) = store.conn.execute(
+            "SELECT n FROM run_metrics WHERE run_id = ? AND scorer = 'human'", [run_id]
+        ).fetchone()
+    finally:
+        store.close()
+    labeled = {row[0] for row in stored_labels(db)}
+    assert "q1" not in labeled and "q2" in labeled and len(labeled) == 9
+    assert "q1" not in human and human["q2"] == 3.0 and n == 9
+    assert "item q1: its response changed, so its 1 human label(s) were dropped" in caplog.text

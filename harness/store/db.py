@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from array import array
 from collections.abc import Iterator, Sequence
@@ -21,6 +22,28 @@ from harness.scorers.base import RunMetric, ScoreRecord
 from harness.store.migrations import migrations
 
 DEFAULT_DB = Path("runs") / "harness.db"
+
+
+def _drop_stale_labels(
+    conn: sqlite3.Connection, run_id: str, item_id: str, responses: Sequence[Response]
+) -> None:
+    """Delete an item's labels when its rewritten sample 0 is not the response labeled."""
+    old = conn.execute(
+        "SELECT text FROM responses WHERE run_id = ? AND item_id = ? AND sample = 0",
+        [run_id, item_id],
+    ).fetchone()
+    new = responses[0].text if responses else None
+    if old is None or old[0] == new:
+        return
+    dropped = conn.execute(
+        "DELETE FROM labels WHERE run_id = ? AND item_id = ?", [run_id, item_id]
+    ).rowcount
+    if dropped:
+        logging.getLogger("harness").warning(
+            "item %s: its response changed, so its %d human label(s) were dropped",
+            item_id,
+            dropped,
+        )
 
 
 def now() -> str:
@@ -204,13 +227,21 @@ class Store:
         """Store finished items, their responses and scores in one transaction.
 
         Re-writing an item (a retried error) replaces it whole, so no item is ever doubled.
+        Human labels given for a response that the rewrite changes are dropped (with a
+        warning): the reviewers never saw the new one. The run's human scores are rebuilt.
         """
         pending, self._pending_cache = self._pending_cache, []  # atomic: puts may go on
         with self.transaction() as conn:
             self._flush_cache(conn, pending)
+            labeled = (
+                conn.execute("SELECT 1 FROM labels WHERE run_id = ? LIMIT 1", [run_id]).fetchone()
+                is not None
+            )
             for result in results:
                 item = result.item
                 key = [run_id, item.id]
+                if labeled:
+                    _drop_stale_labels(conn, run_id, item.id, result.responses)
                 conn.execute("DELETE FROM responses WHERE run_id = ? AND item_id = ?", key)
                 conn.execute("DELETE FROM scores WHERE run_id = ? AND item_id = ?", key)
                 conn.execute(
@@ -249,6 +280,10 @@ class Store:
                     ],
                 )
                 self._insert_scores(conn, run_id, result.scores)
+            if labeled:
+                from harness.review.human_scores import write_human_scores
+
+                write_human_scores(conn, run_id)
 
     def _insert_scores(
         self,

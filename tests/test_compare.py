@@ -694,3 +694,31 @@ def test_gate_refuses_a_run_that_did_not_finish(db_path: Path) -> None:
         str(db_path),
     )
     assert code == 2 and "is interrupted, not completed" in out and "--name b --resume" in out
+
+
+@pytest.mark.parametrize("field", ['meta"<x>', "a.b", "lang"])
+def test_by_reads_any_field_name(db_path: Path, field: str) -> None:
+    """A field name holding a quote or a dot is one key, not a JSON path."""
+    sig = {"judge": "judge|v:1"}
+
+    def items(value: float) -> list[dict[str, Any]]:
+        return [
+            {"id": f"i{i}", "metadata": {field: "en" if i % 2 else "de", "other": 1},
+             "scores": [("judge", "score", 0, value, None)]}
+            for i in range(12)
+        ]  # fmt: skip
+
+    write_run(db_path, "b", items(0.5), sig)
+    write_run(db_path, "c", items(0.6), sig)
+    report = compare_json(db_path, "b", "c", "--by", field)
+    groups = report["comparisons"][0]["slices"]["groups"]
+    assert sorted(groups) == ["de", "en"], groups
+    from harness.report import ReportOptions, gather_report
+
+    store = Store(db_path)
+    try:
+        data = gather_report(store, ["b"], ReportOptions(by=field))
+    finally:
+        store.close()
+    text = json.dumps(data["slices"])
+    assert '"en"' in text and "(missing)" not in text, text[:500]

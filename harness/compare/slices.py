@@ -9,7 +9,6 @@ Slices smaller than `min_slice` items are flagged as too small to support a conc
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +39,8 @@ def metadata_fields(store: Store, run_id: str) -> list[str]:
     ]
 
 
-def _label(value: Any) -> str:
+def group_label(value: Any) -> str:
+    """A metadata value as the name of its slice (None: the "missing" slice)."""
     if value is None:
         return MISSING
     if isinstance(value, float) and value.is_integer():
@@ -48,23 +48,30 @@ def _label(value: Any) -> str:
     return str(value)
 
 
-def slice_labels(store: Store, alignment: Alignment, field: str) -> list[str]:
-    """The group of every shared item (from the baseline run's item metadata)."""
-    run_id = alignment.baseline.run_id
-    path = "$." + json.dumps(field)
-    labels = dict(
-        store.conn.execute(
-            "SELECT item_id, json_extract(metadata, ?) FROM items WHERE run_id = ?",
-            [path, run_id],
-        ).fetchall()
-    )
+def item_groups(store: Store, run_id: str, run_label: str, field: str) -> dict[str, str]:
+    """Item id -> the slice its metadata `field` puts it in (any key, matched exactly:
+    a JSON path would misread a name holding a quote or a dot)."""
     fields = metadata_fields(store, run_id)
     if field not in fields:
         raise ConfigError(
-            f"--by '{field}': no item of run {alignment.baseline.label()} has that field; "
+            f"--by '{field}': no item of run {run_label} has that field; "
             f"fields: {', '.join(fields) or '(the items have no metadata)'}"
         )
-    return [_label(labels.get(item_id)) for item_id in alignment.shared]
+    values = dict(
+        store.conn.execute(
+            "SELECT items.item_id, j.value FROM items, json_each(items.metadata) AS j "
+            "WHERE items.run_id = ? AND json_valid(items.metadata) AND j.key = ?",
+            [run_id, field],
+        ).fetchall()
+    )
+    return {item_id: group_label(value) for item_id, value in values.items()}
+
+
+def slice_labels(store: Store, alignment: Alignment, field: str) -> list[str]:
+    """The group of every shared item (from the baseline run's item metadata)."""
+    run = alignment.baseline
+    groups = item_groups(store, run.run_id, run.label(), field)
+    return [groups.get(item_id, MISSING) for item_id in alignment.shared]
 
 
 def _group_order(labels: Sequence[str]) -> list[str]:

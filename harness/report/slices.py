@@ -10,7 +10,6 @@ pass rate (the four-fifths rule flags ratios under 0.8).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from harness.compare.align import MetricKey, RunScores, build_scorer
 from harness.compare.paired import bootstrap_sums, percentile_interval
-from harness.compare.slices import MAX_GROUPS, MISSING, metadata_fields
+from harness.compare.slices import MAX_GROUPS, MISSING, item_groups
 from harness.errors import ConfigError
 from harness.report.items import metric_label
 from harness.scorers.base import Scorer
@@ -27,30 +26,10 @@ from harness.store.db import Store
 FOUR_FIFTHS = 0.8
 
 
-def group_label(value: Any) -> str:
-    if value is None:
-        return MISSING
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def item_groups(store: Store, run: RunScores, field: str) -> np.ndarray:
+def run_groups(store: Store, run: RunScores, field: str) -> np.ndarray:
     """The group of each of the run's items (in `run.item_ids` order)."""
-    fields = metadata_fields(store, run.run_id)
-    if field not in fields:
-        raise ConfigError(
-            f"--by '{field}': no item of run {run.label()} has that field; "
-            f"fields: {', '.join(fields) or '(the items have no metadata)'}"
-        )
-    path = "$." + json.dumps(field)
-    labels = dict(
-        store.conn.execute(
-            "SELECT item_id, json_extract(metadata, ?) FROM items WHERE run_id = ?",
-            [path, run.run_id],
-        ).fetchall()
-    )
-    return np.array([group_label(labels.get(i)) for i in run.item_ids], dtype=object)
+    groups = item_groups(store, run.run_id, run.label(), field)
+    return np.array([groups.get(i, MISSING) for i in run.item_ids], dtype=object)
 
 
 def _columns(
@@ -90,7 +69,7 @@ def run_slices(
     warnings: list[str],
 ) -> dict[str, dict[str, Any]]:
     """metric label -> {"groups": [...], "fairness": {...}} for one run."""
-    labels = item_groups(store, run, field)
+    labels = run_groups(store, run, field)
     names = sorted(set(labels) - {MISSING})
     if MISSING in set(labels):
         names.append(MISSING)

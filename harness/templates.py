@@ -61,6 +61,14 @@ class PromptTemplate:
             )
         chosen = system if system is not None else file_system
         made = cls(prompt=_clean(prompt), system=_clean(chosen) or None, source=source)
+        for text in (made.system or "", made.prompt):
+            rest = PLACEHOLDER.sub("", text)
+            if "{{" in rest:
+                start = rest.index("{{")
+                raise ConfigError(
+                    f"template {source} has a '{{{{' that no '}}}}' closes, near "
+                    f"{rest[start : start + 30]!r}; a placeholder is written {{{{field}}}}"
+                )
         if not made.placeholders():
             raise ConfigError(
                 f"template {source} has no placeholders, so every item would get the same"

@@ -503,3 +503,17 @@ def test_unknown_scorer_option_and_bad_timeout_get_one_plain_line(
     for timeout in ("0", "-1"):
         code, out = invoke(*base, "--timeout", timeout)
         assert code == 2 and "--timeout must be a number of seconds above 0" in out, out
+
+
+@pytest.mark.usefixtures("fake_registered")
+def test_the_summary_counts_the_errors_it_does_not_show(
+    qa_file: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes import FakeAdapter
+
+    monkeypatch.setattr(FakeAdapter, "failing_ids", {f"q{i}" for i in range(8)})
+    result = runner.invoke(
+        app, ["run", str(qa_file), "--model", "fake", "--db", str(db_path), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("error item") == 5 and "... and 3 more failed" in result.stdout

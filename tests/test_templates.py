@@ -217,3 +217,12 @@ def test_any_column_name_is_a_placeholder_and_filters_are_refused() -> None:
 def test_a_long_inline_template_is_not_taken_for_a_file_name() -> None:
     text = "Answer briefly and precisely. " * 12 + "{{input}}"
     assert PromptTemplate.load(text).render(Item("a", "q"))[-1]["content"].endswith("q")
+
+
+def test_an_unclosed_placeholder_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"'\{\{' that no '\}\}' closes, near '\{\{input\}'"):
+        PromptTemplate.load("Q: {{input}")
+    with pytest.raises(ConfigError, match="closes"):
+        PromptTemplate.load("{{input}}", system="Be brief {{ style")
+    made = PromptTemplate.load('Q: {{input}} as JSON: {"a": {"b": 1}}')
+    assert made.placeholders() == {"input"}

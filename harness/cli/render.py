@@ -117,7 +117,11 @@ def print_summary(summary: dict[str, Any]) -> None:
         str(stats.get("completion_tokens")),
     )
     console.print(ops)
-    for error in stats.get("first_errors", []):
+    shown = stats.get("first_errors", [])
+    for error in shown:
         console.print(
             f"[red]error[/red] item {escape(str(error['item_id']))}: {escape(str(error['error']))}"
         )
+    more = (stats.get("errors") or 0) - len(shown)
+    if more > 0:
+        console.print(f"... and {more} more failed response(s)")

@@ -250,7 +250,7 @@ def _disagreement(
         if len(metric_sources) < 2:
             raise ConfigError(
                 "--strategy disagreement: this run has no judgments, so it needs two or more "
-                "--metric to find where metrics disagree (e.g. --metric bleu --metric bertscore_f1)"
+                "--metric to find where metrics disagree (e.g. --metric bleu --metric bertscore)"
             )
         groups["metrics"] = metric_sources
     spread: dict[str, float] = {}

@@ -789,3 +789,22 @@ def test_a_rewritten_item_keeps_its_labels_only_if_its_response_is_unchanged(
     assert "q1" not in labeled and "q2" in labeled and len(labeled) == 9
     assert "q1" not in human and human["q2"] == 3.0 and n == 9
     assert "item q1: its response changed, so its 1 human label(s) were dropped" in caplog.text
+
+
+def test_export_uses_the_scale_labels_were_imported_on(
+    run_db: tuple[Path, str], tmp_path: Path
+) -> None:
+    db, _ = run_db
+    rows = [{"item_id": f"q{i}", "annotator": "a", "label": 1 + i % 5} for i in range(10)]
+    path = write_csv(tmp_path / "l.csv", rows)
+    assert invoke("import-labels", "r1", str(path), "--scale", "label=1-5", "--db", str(db))[0] == 0
+    out = tmp_path / "ls.json"
+    code, text = invoke(
+        "export", "r1", "--out", str(out), "--format", "label-studio", "--db", str(db)
+    )
+    assert code == 0, text
+    config = out.with_suffix(".xml").read_text()
+    assert 'maxRating="5"' in config and "TextArea" not in config, config
+    code, text = invoke("export", "r1", "--out", str(tmp_path / "r.xlsx"), "--db", str(db))
+    assert code == 2 and "a csv file is written; name it .csv" in text, text
+    assert not (tmp_path / "r.xlsx").exists()

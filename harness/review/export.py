@@ -106,17 +106,39 @@ def label_names(
     return names
 
 
-def label_scales(names: Sequence[str], options: dict[str, Scale], pairs: bool) -> dict[str, Scale]:
-    """Each label's scale; a pair's label defaults to A,B,tie (never a pointwise rubric's)."""
+def label_scales(
+    names: Sequence[str],
+    options: dict[str, Scale],
+    pairs: bool,
+    stored: dict[str, str] | None = None,
+) -> dict[str, Scale]:
+    """Each label's scale: --scale, else the scale its labels of this run were imported on
+    (`stored`), else a pair's A,B,tie or the rubric's (never a pointwise rubric's for pairs)."""
     unknown = sorted(set(options) - set(names))
     if unknown:
         raise ConfigError(
             f"--scale given for {', '.join(unknown)}, which is not a label column "
             f"({', '.join(names)}); add --label NAME"
         )
-    if pairs:
-        return {name: options.get(name, PAIR_SCALE) for name in names}
-    return {name: resolve(name, options) for name in names}
+    scales = {}
+    for name in names:
+        if name not in options and stored and stored.get(name):
+            scales[name] = parse_spec(stored[name], f"labels of '{name}' already imported")
+        elif pairs:
+            scales[name] = options.get(name, PAIR_SCALE)
+        else:
+            scales[name] = resolve(name, options)
+    return scales
+
+
+def stored_scales(store: Store, run_id: str) -> dict[str, str]:
+    """The scale each label name of the run was imported on."""
+    return dict(
+        store.conn.execute(
+            "SELECT label_name, min(scale) FROM labels WHERE run_id = ? GROUP BY label_name",
+            [run_id],
+        ).fetchall()
+    )
 
 
 def _judge_means(verdicts: list[source.Verdict], wanted: set[str]) -> dict[str, dict[str, float]]:
@@ -270,17 +292,19 @@ def export_run(store: Store, ref: str, out: Path, options: ExportOptions) -> Exp
     run_id = str(store.get_run(ref)["id"])
     versus = source.resolve_versus(store, run_id, options.versus) if options.versus else None
     labels = label_names(store, run_id, options.labels, versus)
-    scales = label_scales(labels, options.scales, versus is not None)
+    scales = label_scales(labels, options.scales, versus is not None, stored_scales(store, run_id))
     targets_paths = [out]
     if options.format == "label-studio":
-        config_path = out.with_suffix(".xml")
-        if config_path == out:
-            raise ConfigError(
-                f"--out {out}: give the task list a .json name; the config goes beside it as .xml"
-            )
-        targets_paths.append(config_path)
+        targets_paths.append(out.with_suffix(".xml"))  # the labeling config, beside it
     for path in targets_paths:
         check_target(path, force=options.force)
+    suffixes = {"csv": (".csv",), "jsonl": (".jsonl", ".ndjson"), "label-studio": (".json",)}
+    expected = suffixes.get(options.format, ())
+    if expected and out.suffix.lower() not in expected:
+        raise ConfigError(
+            f"--out {out}: a {options.format} file is written; name it {expected[0]} "
+            f"(or choose another --format: {', '.join(FORMATS)})"
+        )
     selection = select(
         store,
         run_id,

@@ -296,6 +296,16 @@ def test_selfcheck_bertscore_is_the_same_in_a_batch_and_alone(
         assert a.value == pytest.approx(b.value, abs=1e-5)
     assert together[2].value == pytest.approx(0.0, abs=1e-5)  # identical samples
     assert together[2].label == "ok"
+    # 1 - F1 of a sentence with itself came out at -4.6e-08 for this one before F1 was capped
+    summary = (
+        "Paul merson has restarted his row with andros townsend after the tottenham midfielder "
+        "was brought on with only seven minutes remaining in his team 's 0-0 draw with burnley "
+        "on sunday . Townsend was brought on in the 83rd minute for tottenham as they drew 0-0 "
+        "against burnley . Townsend hit back at merson on twitter after scoring for england "
+        "against italy ."
+    )
+    (same,) = bertscore_selfcheck.score([example(summary, summary, summary)])
+    assert same.value == 0.0
 
 
 # -- selfcheck: prompt -------------------------------------------------------------------

@@ -64,7 +64,7 @@ def test_round_trip_from_an_export(run_db: tuple[Path, str], tmp_path: Path) -> 
         str(db),
     )
     assert code == 0, text
-    assert "imported 6 labels on 6 items from 1 annotators (alice)" in text
+    assert "imported 6 labels on 6 items from 1 annotator (alice)" in text
     code, text = invoke(
         "import-labels",
         "r1",

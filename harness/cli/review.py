@@ -165,7 +165,8 @@ def import_labels(
         return
     typer.echo(
         f"imported {result.labels} labels on {result.items} items from "
-        f"{len(result.annotators)} annotators ({', '.join(result.annotators)}); "
+        f"{len(result.annotators)} annotator{'' if len(result.annotators) == 1 else 's'} "
+        f"({', '.join(result.annotators)}); "
         f"labels: {', '.join(f'{n} [{result.scales[n]}]' for n in result.names)}"
     )
     if result.replaced:

@@ -282,7 +282,8 @@ class SelfCheck(HallucinationScorer):
         f1 = iter(self._bertscore.score(predictions, groups).f1)
         for item in items:
             for _ in item.main:
-                values = [1.0 - next(f1) for _ in item.extra]
+                # F1 <= 1 (rescaled too); float error can put it 1e-7 above, never below 0
+                values = [max(0.0, 1.0 - next(f1)) for _ in item.extra]
                 item.per_sample.append([round(v, 6) for v in values])
                 item.scores.append(sum(values) / len(values))
 

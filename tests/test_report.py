@@ -20,6 +20,7 @@ from harness.compare import Settings, compare_runs
 from harness.markdown_text import escape
 from harness.report import ReportOptions, gather_report, render_html, render_markdown
 from harness.scorers.base import mean_metric
+from harness.scorers.hallucination.aggregate import hallucination_rate
 from harness.scorers.toxicity.aggregates import flagged_rate
 from harness.stats import mean_ci, wilson_interval
 from harness.store.db import Store, now
@@ -218,6 +219,8 @@ def test_toxicity_and_hallucination_rates(db_path: Path) -> None:
             )
         metrics = [mean_metric("toxicity", toxicity.tolist()), flagged_rate(toxicity.tolist(), 0.5)]
         store.replace_run_metrics(run_id, "toxicity", signatures["toxicity"], metrics)
+        rate = hallucination_rate(store.load_scores(run_id, "selfcheck_nli"), "support", 0.5, "r")
+        store.replace_run_metrics(run_id, "selfcheck_nli", signatures["selfcheck_nli"], [rate])
     finally:
         store.close()
     data = report_of(db_path, ["tox"])
@@ -231,8 +234,10 @@ def test_toxicity_and_hallucination_rates(db_path: Path) -> None:
     assert not better["selfcheck_nli/support"]
     (hallucination,) = data["hallucination"]
     figures = hallucination["runs"]["tox"]
-    assert (figures["flagged"], figures["n"]) == (10, 40)
+    assert (figures["flagged"], figures["responses"], figures["n"]) == (10, 40, 40)
     assert (figures["ci_low"], figures["ci_high"]) == pytest.approx(wilson_interval(10, 40))
+    stored = next(m for m in data["runs"][0]["metrics"] if m["metric"] == "hallucination_rate")
+    assert (figures["value"], figures["ci_low"]) == (stored["value"], stored["ci_low"])
     page = render_html(data)
     assert 'href="#toxicity"' in page and 'href="#hallucination"' in page
     markdown = render_markdown(data)

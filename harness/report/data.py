@@ -399,7 +399,7 @@ def gather_report(store: Store, refs: Sequence[str], options: ReportOptions) -> 
         "latency": latency_histogram(lat, options.bins),
         "slices": slices,
         "toxicity": extras.toxicity_section(sections),
-        "hallucination": extras.hallucination_section(store, sections),
+        "hallucination": extras.hallucination_section(sections),
         "comparison": comparison,
         "regressions": regressions(store, comparison, options.text_limit) if comparison else [],
         "warnings": list(dict.fromkeys(warnings)),

@@ -15,7 +15,7 @@ from harness.compare.align import MetricKey, RunScores
 from harness.compare.slices import MISSING
 from harness.errors import HarnessError
 from harness.report.items import metric_label
-from harness.stats import wilson_interval
+from harness.scorers.hallucination.aggregate import RATE
 from harness.store.db import Store
 
 if TYPE_CHECKING:
@@ -111,40 +111,34 @@ def is_hallucination_scorer(name: str) -> bool:
     return any(word in lowered for word in HALLUCINATION_WORDS)
 
 
-def hallucination_section(
-    store: Store, sections: Sequence[dict[str, Any]]
-) -> list[dict[str, Any]] | None:
-    """Share of labelled responses labelled `hallucination`, per scorer and metric, with a
-    Wilson interval (one SQL aggregate per hallucination scorer and run)."""
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
+def hallucination_section(sections: Sequence[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """Each hallucination scorer's `hallucination_rate` as the run stored it (the mean over
+    items of the share of an item's responses labelled `hallucination`, with the CI the
+    run's metrics table shows), with its rule and response counts."""
+    rows: dict[str, dict[str, Any]] = {}
     for section in sections:
-        names = {s["name"] for s in section["scorers"]}
-        names |= {m["scorer"] for m in section["metrics"]}
-        for scorer in sorted(n for n in names if is_hallucination_scorer(n)):
-            for metric, labelled, flagged in store.conn.execute(
-                "SELECT metric, count(label), coalesce(sum(label = ?), 0) FROM scores "
-                "WHERE run_id = ? AND scorer = ? GROUP BY metric",
-                [HALLUCINATION_LABEL, section["run_id"], scorer],
-            ):
-                if not labelled:
-                    continue
-                low, high = wilson_interval(flagged, labelled)
-                row = rows.setdefault(
-                    (scorer, metric),
-                    {
-                        "scorer": scorer,
-                        "metric": metric,
-                        "label": metric_label(scorer, metric),
-                        "runs": {},
-                    },
-                )
-                row["runs"][section["name"]] = {
-                    "value": flagged / labelled,
-                    "ci_low": low,
-                    "ci_high": high,
-                    "flagged": flagged,
-                    "n": labelled,
-                }
+        for m in section["metrics"]:
+            if m["metric"] != RATE or not is_hallucination_scorer(m["scorer"]):
+                continue
+            details = m.get("details") or {}
+            row = rows.setdefault(
+                m["scorer"],
+                {
+                    "scorer": m["scorer"],
+                    "metric": RATE,
+                    "label": metric_label(m["scorer"], RATE),
+                    "runs": {},
+                },
+            )
+            row["runs"][section["name"]] = {
+                "value": m["value"],
+                "ci_low": m["ci_low"],
+                "ci_high": m["ci_high"],
+                "n": m["n"],
+                "flagged": details.get("hallucinated_responses"),
+                "responses": details.get("scored_responses"),
+                "rule": details.get("rule"),
+            }
     return [rows[k] for k in sorted(rows)] or None
 
 

@@ -193,14 +193,22 @@ def hallucination_section(report: dict[str, Any]) -> Section | None:
     body = []
     for r in rows:
         cells = []
+        rules = set()
         for name in names:
             f = r["runs"].get(name)
-            cells.append("-" if f is None else f"{est(f)} ({f['flagged']} of {f['n']})")
-        body.append([r["label"], *cells])
+            if f is None:
+                cells.append("-")
+                continue
+            rules.add(f.get("rule") or "")
+            counts = f"{f['flagged']} of {f['responses']} responses, " if f["responses"] else ""
+            cells.append(f"{est(f)} ({counts}{f['n']} items)")
+        rule = ", ".join(sorted(r for r in rules if r))
+        body.append([f"{r['label']} ({rule})" if rule else r["label"], *cells])
     table = Table(
-        ["scorer/metric", *names],
+        ["scorer/metric (rule)", *names],
         body,
-        caption="share of labelled responses labelled 'hallucination' (Wilson CI)",
+        caption="mean over items of the share of an item's responses labelled 'hallucination', "
+        "with the 95% CI of the metrics table",
     )
     return Section("hallucination", "Hallucination", [table])
 

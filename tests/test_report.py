@@ -414,3 +414,26 @@ def test_report_help() -> None:
     assert code == 0
     for option in ("--out", "--format", "--by", "--force", "--db", "--top"):
         assert option in text
+
+
+def test_a_pairwise_comparison_of_two_runs_is_one_row(db_path: Path) -> None:
+    from tests.test_review import add_verdicts
+
+    sig = {"judge": "judge|v:1"}
+    items = [{"id": f"q{i}", "scores": [("judge", "score", 0, 0.5, None)]} for i in range(6)]
+    a_id = write_run(db_path, "ra", items, sig)
+    b_id = write_run(db_path, "rb", items, sig)
+    add_verdicts(
+        db_path,
+        a_id,
+        [
+            (f"q{i}", "j", "preference", 0, s, o)
+            for i in range(6)
+            for o, s in (("AB", 1.0), ("BA", 0.5))
+        ],
+        versus=b_id,
+    )
+    markdown = render_markdown(report_of(db_path, ["ra", "rb"]))
+    rows = [line for line in markdown.splitlines() if line.startswith("| ra | rb |")]
+    assert len(rows) == 1, markdown
+    assert "| rb | rb |" not in markdown and f"| {b_id} |" not in markdown

@@ -317,27 +317,37 @@ def _agreement_table(pairs: list[Any], a: str, b: str, caption: str) -> Table:
     )
 
 
-def _pairwise_rows(run: str, entries: list[Any]) -> list[list[str]]:
-    return [
-        [
-            run,
-            str(p.get("versus")),
-            str(p.get("judge")),
-            str(p.get("items")),
-            est(p.get("position_consistency")),
-            est(p.get("first_position_rate")),
-            est(p.get("win_rate_a")),
-            est(p.get("win_rate_b")),
-            est(p.get("tie_or_inconsistent_rate")),
-        ]
-        for p in entries
-        if isinstance(p, dict)
-    ]
+def _pairwise_rows(runs: list[dict[str, Any]]) -> list[list[str]]:
+    """One row per pairwise comparison (a pair of runs in the report shows it once, under
+    run A's name, whichever run's section found it)."""
+    names = {run.get("run_id"): run["name"] for run in runs}
+    rows, seen = [], set()
+    for run in runs:
+        for p in _list((run.get("judge") or {}).get("pairwise")):
+            if not isinstance(p, dict):
+                continue
+            key = (p.get("run_a"), p.get("versus"), p.get("scorer"), p.get("judge"))
+            if key in seen:
+                continue
+            seen.add(key)
+            rows.append(
+                [
+                    str(names.get(p.get("run_a"), p.get("run_a"))),
+                    str(names.get(p.get("versus"), p.get("versus"))),
+                    str(p.get("judge")),
+                    str(p.get("items")),
+                    est(p.get("position_consistency")),
+                    est(p.get("first_position_rate")),
+                    est(p.get("win_rate_a")),
+                    est(p.get("win_rate_b")),
+                    est(p.get("tie_or_inconsistent_rate")),
+                ]
+            )
+    return rows
 
 
 def judge_section(report: dict[str, Any]) -> Section | None:
     blocks: list[Block] = []
-    pairwise: list[list[str]] = []
     top = report["settings"]["top"]
     for run in report["runs"]:
         judge = run.get("judge")
@@ -345,14 +355,14 @@ def judge_section(report: dict[str, Any]) -> Section | None:
             continue
         for rubric in _list(judge.get("rubrics")):
             blocks += _judge_blocks(run["name"], _dict(rubric), top)
-        pairwise += _pairwise_rows(run["name"], _list(judge.get("pairwise")))
+    pairwise = _pairwise_rows(report["runs"])
     if pairwise:
         blocks.append(Heading("Pairwise judgments"))
         blocks.append(
             Table(
                 [
-                    "run",
-                    "versus",
+                    "run A",
+                    "run B",
                     "judge",
                     "items",
                     "position consistency",

@@ -679,3 +679,23 @@ def test_closing_the_judge_runner_releases_a_caller_waiting_on_a_retry() -> None
         runner.close()
         worker.join(timeout=5)
     assert not worker.is_alive() and outcome == {"ended": "cancelled"}
+
+
+def test_nominal_verdicts_agree_by_their_most_frequent_category() -> None:
+    """red=1, green=2, blue=3: red/blue/blue is blue (never their mean, 'green'); two judges
+    whose majority verdicts are the same everywhere agree fully, and no rank or interval
+    figure is given for categories."""
+    from harness.judge.consistency import majority, pointwise_report
+
+    one = {f"n{i}": [[1.0, 3.0, 3.0], [2.0] * 3, [1.0] * 3, [3.0] * 3][i % 4] for i in range(8)}
+    two = {f"n{i}": [[3.0] * 3, [2.0, 2.0, 1.0], [1.0] * 3, [3.0] * 3][i % 4] for i in range(8)}
+    rows = _rows("j1", one) + _rows("j2", two)
+    report = pointwise_report(rows, scale=[1.0, 2.0, 3.0], ordinal=False, nominal=True,
+                              n_resamples=200)  # fmt: skip
+    (pair,) = report["inter_judge"]["pairs"]
+    assert pair["exact_agreement"]["value"] == 1.0 and pair["cohen_kappa"]["value"] == 1.0
+    assert "spearman" not in pair and "alpha_interval" not in report["inter_judge"]
+    assert report["inter_judge"]["alpha_nominal"]["value"] == 1.0
+    assert report["stability"]["j1"]["mean_spread"] is None
+    assert "alpha_nominal" in report["stability"]["j1"]
+    assert majority([1.0, 3.0, 3.0]) == 3.0 and majority([1.0, 3.0]) is None

@@ -186,8 +186,12 @@ def _print_rubric(section: dict[str, Any]) -> None:
     for judge, figures in section["stability"].items():
         lines.append(f"  {escape(judge)}")
         lines.append(_line("unstable share", figures["unstable_share"]))
-        lines.append(_line("mean spread", figures["mean_spread"]))
-        lines.append(_line("alpha (interval)", figures["alpha_interval"]))
+        if figures.get("mean_spread") is not None:
+            lines.append(_line("mean spread", figures["mean_spread"]))
+        if figures.get("alpha_nominal") is not None:
+            lines.append(_line("alpha (nominal)", figures["alpha_nominal"]))
+        else:
+            lines.append(_line("alpha (interval)", figures.get("alpha_interval")))
         lines.append(_line("score~length rho", section["verbosity_bias"].get(judge)))
     console.print("\n".join(lines), highlight=False)
     if "inter_judge" in section:

@@ -8,7 +8,9 @@ Input rows are `judgments` rows (see `harness.store.judgments`).
 - Several judges: per pair, exact agreement and Cohen's kappa (quadratic weights on an
   ordinal scale) of each judge's verdict (the mean of its repeats, rounded to the
   nearest scale point), Spearman and Kendall of the means; over all judges, Fleiss'
-  kappa and Krippendorff's alpha (ordinal and interval).
+  kappa and Krippendorff's alpha (ordinal and interval). On a nominal scale (categories
+  without an order) a judge's verdict is its most frequent one, and only exact
+  agreement, unweighted kappa, Fleiss' kappa and nominal alpha are given.
 - Verbosity: Spearman correlation of each judge's score with response length (words).
 - Humans: the same figures between each judge and each annotator (and their mean), and
   among annotators, with the judge's score per item defined as JUDGE_SCORE_DEFINITION
@@ -22,8 +24,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,7 +41,8 @@ JUDGE_SCORE_DEFINITION = (
     "over repeats and position orders; snapped to the nearest scale point for exact "
     "agreement and kappa (an item whose verdicts split evenly between two points has no "
     "snapped score and is left out of those), unrounded for Spearman, Kendall and interval "
-    "alpha"
+    "alpha; on a nominal scale, the most frequent verdict instead (none on a tie), with no "
+    "rank or interval figures"
 )
 
 
@@ -94,11 +98,20 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return sum(parsed) / len(parsed) if parsed else None
 
 
+def majority(values: Sequence[float | None]) -> float | None:
+    """The most frequent parsed verdict; None when none parsed or two tie for the most."""
+    counts = Counter(v for v in values if v is not None).most_common(2)
+    if not counts or (len(counts) > 1 and counts[0][1] == counts[1][1]):
+        return None
+    return counts[0][0]
+
+
 def pointwise_report(
     rows: Sequence[dict[str, Any]],
     *,
     scale: Sequence[float] | None = None,
     ordinal: bool = True,
+    nominal: bool = False,
     lengths: dict[Key, int] | None = None,
     labels: Sequence[dict[str, Any]] = (),
     n_resamples: int = 1000,
@@ -111,7 +124,9 @@ def pointwise_report(
     keys = sorted({key for per_key in grouped.values() for key in per_key})
     opts = {"n_resamples": n_resamples, "seed": seed}
     parsed = sum(1 for r in rows if r["parsed_ok"])
-    means = {j: [_mean(grouped[j].get(k, [])) for k in keys] for j in judges}
+    verdict = majority if nominal else _mean
+    means = {j: [verdict(grouped[j].get(k, [])) for k in keys] for j in judges}
+    kind = Kind(scale, ordinal, nominal)
     report: dict[str, Any] = {
         "judges": judges,
         "items": len({k[0] for k in keys}),
@@ -123,10 +138,10 @@ def pointwise_report(
         "judgments": len(rows),
         "unparsed": len(rows) - parsed,
         "unparsed_rate": (len(rows) - parsed) / len(rows) if rows else None,
-        "stability": {j: _stability(grouped[j], keys, top, opts) for j in judges},
+        "stability": {j: _stability(grouped[j], keys, top, opts, kind) for j in judges},
         "verbosity_bias": {},
     }
-    if lengths:
+    if lengths and not nominal:
         words = [lengths.get(k) for k in keys]
         for judge in judges:
             report["verbosity_bias"][judge] = _estimate(
@@ -134,15 +149,19 @@ def pointwise_report(
             )
     if len(judges) > 1:
         report["inter_judge"] = _agreement(
-            {j: means[j] for j in judges}, scale, ordinal, opts, round_a=True, round_b=True
+            {j: means[j] for j in judges}, kind, opts, round_a=True, round_b=True
         )
     if labels:
-        report["humans"] = _humans(keys, means, labels, scale, ordinal, opts)
+        report["humans"] = _humans(keys, means, labels, kind, opts)
     return report
 
 
 def _stability(
-    per_key: dict[Key, list[float | None]], keys: list[Key], top: int, opts: dict[str, int]
+    per_key: dict[Key, list[float | None]],
+    keys: list[Key],
+    top: int,
+    opts: dict[str, int],
+    kind: Kind,
 ) -> dict[str, Any]:
     spreads: list[float] = []
     unstable: list[float] = []
@@ -169,44 +188,67 @@ def _stability(
     listed.sort(key=lambda e: (-e["spread"], -round(e["std"], 9), e["item_id"], e["sample"]))
     width = max((len(r) for r in rows), default=0)
     padded = [r + [None] * (width - len(r)) for r in rows]
-    return {
+    figures: dict[str, Any] = {
         "items_with_repeats": len(spreads),
         "unstable_share": bootstrap_mean(unstable, **opts),
-        "mean_spread": bootstrap_mean(spreads, **opts),
-        "alpha_interval": _estimate(A.krippendorff_alpha, padded, level="interval", **opts)
-        if width > 1
-        else None,
+        "mean_spread": None if kind.nominal else bootstrap_mean(spreads, **opts),
+        "alpha_interval": None,
         "least_stable": [e for e in listed[:top] if e["spread"] > 0],
     }
+    if width > 1 and kind.nominal:
+        values = list(kind.scale or ())
+        figures["alpha_nominal"] = _estimate(
+            A.krippendorff_alpha, padded, level="nominal", values=values or None, **opts
+        )
+    elif width > 1:
+        figures["alpha_interval"] = _estimate(
+            A.krippendorff_alpha, padded, level="interval", **opts
+        )
+    return figures
+
+
+@dataclass(frozen=True)
+class Kind:
+    """The scale a rubric's verdicts are on, as the figures need it."""
+
+    scale: Sequence[float] | None
+    ordinal: bool
+    nominal: bool
 
 
 def _pair_figures(
     a: list[float | None],
     b: list[float | None],
-    scale: Sequence[float] | None,
-    ordinal: bool,
+    kind: Kind,
     opts: dict[str, int],
     *,
     round_a: bool,
     round_b: bool,
 ) -> dict[str, Any]:
-    """Agreement of two raters' item scores (kappa on scale points, correlations on means)."""
+    """Agreement of two raters' item scores (kappa on scale points, correlations on means;
+    on a nominal scale, exact agreement and unweighted kappa only)."""
+    scale = kind.scale
     ra = [nearest_point(v, scale) if round_a else v for v in a]
     rb = [nearest_point(v, scale) if round_b else v for v in b]
     on_scale = scale is not None and all(v is None or v in scale for v in (*ra, *rb))
-    figures: dict[str, Any] = {
-        "n": A.n_informative(A.spearman, a, b),
-        "spearman": _estimate(A.spearman, a, b, **opts),
-        "kendall": _estimate(A.kendall, a, b, **opts),
-        "alpha_interval": _estimate(
-            A.krippendorff_alpha,
-            [list(p) for p in zip(a, b, strict=True)],
-            level="interval",
-            **opts,
-        ),
-    }
+    if kind.nominal:
+        figures: dict[str, Any] = {
+            "n": sum(1 for x, y in zip(ra, rb, strict=True) if x is not None and y is not None)
+        }
+    else:
+        figures = {
+            "n": A.n_informative(A.spearman, a, b),
+            "spearman": _estimate(A.spearman, a, b, **opts),
+            "kendall": _estimate(A.kendall, a, b, **opts),
+            "alpha_interval": _estimate(
+                A.krippendorff_alpha,
+                [list(p) for p in zip(a, b, strict=True)],
+                level="interval",
+                **opts,
+            ),
+        }
     if on_scale:
-        weights = "quadratic" if ordinal else None
+        weights = "quadratic" if kind.ordinal else None
         figures["exact_agreement"] = _estimate(A.exact_agreement, ra, rb, **opts)
         figures["cohen_kappa"] = _estimate(
             A.cohen_kappa, ra, rb, weights=weights, labels=list(scale or ()), **opts
@@ -217,8 +259,7 @@ def _pair_figures(
 
 def _agreement(
     raters: dict[str, list[float | None]],
-    scale: Sequence[float] | None,
-    ordinal: bool,
+    kind: Kind,
     opts: dict[str, int],
     *,
     round_a: bool,
@@ -229,21 +270,18 @@ def _agreement(
         {
             "a": x,
             "b": y,
-            **_pair_figures(
-                raters[x], raters[y], scale, ordinal, opts, round_a=round_a, round_b=round_b
-            ),
+            **_pair_figures(raters[x], raters[y], kind, opts, round_a=round_a, round_b=round_b),
         }
         for x, y in itertools.combinations(names, 2)
     ]
     rows = [list(values) for values in zip(*(raters[n] for n in names), strict=True)]
-    result: dict[str, Any] = {
-        "raters": names,
-        "pairs": pairs,
-        "alpha_interval": _estimate(A.krippendorff_alpha, rows, level="interval", **opts),
-    }
+    result: dict[str, Any] = {"raters": names, "pairs": pairs}
+    if not kind.nominal:
+        result["alpha_interval"] = _estimate(A.krippendorff_alpha, rows, level="interval", **opts)
+    scale = kind.scale
     rounded = [[nearest_point(v, scale) for v in row] for row in rows]
     if scale is not None and all(v is None or v in scale for row in rounded for v in row):
-        level = "ordinal" if ordinal else "nominal"
+        level = "ordinal" if kind.ordinal else "nominal"
         result[f"alpha_{level}"] = _estimate(
             A.krippendorff_alpha, rounded, level=level, values=list(scale), **opts
         )
@@ -255,8 +293,7 @@ def _humans(
     keys: list[Key],
     means: dict[str, list[float | None]],
     labels: Sequence[dict[str, Any]],
-    scale: Sequence[float] | None,
-    ordinal: bool,
+    kind: Kind,
     opts: dict[str, int],
 ) -> dict[str, Any]:
     """Judge vs human and human vs human, per item (see JUDGE_SCORE_DEFINITION).
@@ -274,25 +311,25 @@ def _humans(
         first = {key[0]: value for key, value in zip(keys, values, strict=True) if key[1] == 0}
         judge_items[judge] = [first.get(i) for i in items]
     annotators = sorted(human)
+    combine = majority if kind.nominal else _mean
+    together = "majority" if kind.nominal else "mean"
     human_items = {a: [human[a].get(i) for i in items] for a in annotators}
-    human_mean = [_mean([human[a].get(i) for a in annotators]) for i in items]
-    judge_mean = [_mean([judge_items[j][n] for j in judge_items]) for n in range(len(items))]
+    human_all = [combine([human[a].get(i) for a in annotators]) for i in items]
+    judge_all = [combine([judge_items[j][n] for j in judge_items]) for n in range(len(items))]
     vs: list[dict[str, Any]] = []
     targets = dict(human_items)
     if len(annotators) > 1:
-        targets["humans (mean)"] = human_mean
+        targets[f"humans ({together})"] = human_all
     sources = dict(judge_items)
     if len(judge_items) > 1:
-        sources["judges (mean)"] = judge_mean
+        sources[f"judges ({together})"] = judge_all
     for judge, values in sources.items():
         for annotator, truth in targets.items():
             vs.append(
                 {
                     "judge": judge,
                     "human": annotator,
-                    **_pair_figures(
-                        values, truth, scale, ordinal, opts, round_a=True, round_b=False
-                    ),
+                    **_pair_figures(values, truth, kind, opts, round_a=True, round_b=False),
                 }
             )
     report: dict[str, Any] = {
@@ -302,9 +339,7 @@ def _humans(
         "judge_vs_human": vs,
     }
     if len(annotators) > 1:
-        report["human_human"] = _agreement(
-            human_items, scale, ordinal, opts, round_a=False, round_b=False
-        )
+        report["human_human"] = _agreement(human_items, kind, opts, round_a=False, round_b=False)
     return report
 
 

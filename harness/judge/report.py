@@ -55,11 +55,13 @@ def judge_report(
         rows = load_judgments(conn, run_id, mode="pointwise", scorer=scorer)
         rubric = str(rows[0]["rubric"])
         scale = scorer_scale(conn, run_id, scorer)
+        kind = scorer_scale_kind(conn, run_id, scorer)
         label_name, matched = _labels_for(labels, rubric, scorer, len(scorers))
         report = pointwise_report(
             rows,
             scale=scale,
-            ordinal=scorer_scale_kind(conn, run_id, scorer) == "ordinal",
+            ordinal=kind == "ordinal",
+            nominal=kind == "nominal",
             lengths=lengths,
             labels=matched,
             n_resamples=n_resamples,

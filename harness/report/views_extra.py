@@ -237,7 +237,7 @@ def _judge_blocks(run: str, rubric: dict[str, Any], top: int) -> list[Block]:
                 str(s.get("items_with_repeats", "-")),
                 est(s.get("unstable_share")),
                 est(s.get("mean_spread")),
-                est(s.get("alpha_interval")),
+                est(s.get("alpha_interval") or s.get("alpha_nominal")),
                 est(verbosity.get(judge)),
             ]
         )
@@ -258,13 +258,14 @@ def _judge_blocks(run: str, rubric: dict[str, Any], top: int) -> list[Block]:
             )
         )
     inter = _dict(rubric.get("inter_judge"))
+    level = "interval" if "alpha_interval" in inter else "nominal"
     if inter:
         blocks.append(
             _agreement_table(_list(inter.get("pairs")), "a", "b", "agreement between judges")
         )
         blocks.append(
             Text(
-                f"all judges: Krippendorff's alpha (interval) {est(inter.get('alpha_interval'))}"
+                f"all judges: Krippendorff's alpha ({level}) {est(inter.get('alpha_' + level))}"
                 + (
                     f"; Fleiss' kappa {est(inter['fleiss_kappa'])}"
                     if inter.get("fleiss_kappa")

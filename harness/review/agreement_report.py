@@ -25,7 +25,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.judge.consistency import JUDGE_SCORE_DEFINITION, nearest_point
+from harness.judge.consistency import JUDGE_SCORE_DEFINITION, majority, nearest_point
 from harness.review import source
 from harness.review.scale import FREE, Scale, parse_spec, rubric_scale
 from harness.store.db import Store
@@ -241,7 +241,11 @@ def _judge_human(
         for v in judged:
             sums[v.item_id].append(float(v.score))  # type: ignore[arg-type]
         means = {i: sum(values) / len(values) for i, values in sums.items()}
-        snapped = {i: _snap(mean, scale) for i, mean in means.items()}
+        if scale.kind == "nominal":  # categories have no mean: the most frequent verdict
+            chosen = {i: majority(values) for i, values in sums.items()}
+            snapped = {i: None if v is None else _snap(v, scale) for i, v in chosen.items()}
+        else:
+            snapped = {i: _snap(mean, scale) for i, mean in means.items()}
         xj = [snapped.get(i) for i in human_items]
         entry: dict[str, Any] = {
             "judge": judge,

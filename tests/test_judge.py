@@ -176,6 +176,12 @@ def test_prompt_shows_reference_and_context_only_when_the_rubric_says() -> None:
         ('{"reasoning": "cut off", "score": 4', 4.0, "cut off"),
         ("Score: 2. A score of 5 would need sources.", 2.0, None),
         ("Good.\nScore: 3\nScore: 3", 3.0, "Good.\nScore: 3"),
+        (
+            '{"reasoning": "a score: 5 would need sources", "score": 2}',
+            2.0,
+            "a score: 5 would need sources",
+        ),
+        ('```json\n{"reasoning": "ok", "score": 4}\n```\nScore: 4', 4.0, "ok"),
     ],
 )
 def test_parse_verdict_accepts(text: str, score: float, reasoning: str | None) -> None:
@@ -195,6 +201,7 @@ def test_parse_verdict_accepts(text: str, score: float, reasoning: str | None) -
         ('{"reasoning": "x", "score": "excellent"}', "not on the scale"),
         ('It quotes {"score": 5} to sway me.\nScore: 1', "more than one score"),
         ('{"score": 4} then {"score": 2}', "more than one score"),
+        ('```json\n{"score": 4}\n```\nFinal score: 5', "more than one score"),
     ],
 )
 def test_parse_verdict_leaves_bad_replies_unscored(text: str | None, error: str) -> None:

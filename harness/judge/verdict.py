@@ -120,6 +120,28 @@ def _reasoning(obj: dict[str, Any]) -> str | None:
     return str(value) if found and value is not None else None
 
 
+_FENCED = re.compile(r"```.*?(?:```|$)", re.DOTALL)
+
+
+def _prose(text: str) -> str:
+    """The reply without its fenced blocks and JSON objects: what is written around them."""
+    out: list[str] = []
+    depth, in_string, escaped = 0, False, False
+    for ch in _FENCED.sub(" ", text):
+        if depth == 0:
+            if ch == "{":
+                depth = 1
+            else:
+                out.append(ch)
+        elif in_string:
+            escaped, in_string = (False, True) if escaped else (ch == "\\", ch != '"')
+        elif ch == '"':
+            in_string = True
+        elif ch in "{}":
+            depth += 1 if ch == "{" else -1
+    return "".join(out)
+
+
 def parse_verdict(text: str | None, rubric: Rubric) -> Verdict:
     """A pointwise verdict from the judge's reply; unscored when unreadable or off-scale."""
     if text is None or not text.strip():
@@ -132,9 +154,9 @@ def parse_verdict(text: str | None, rubric: Rubric) -> Verdict:
         if found:
             in_json.append((value, _reasoning(obj)))
     stated = list(in_json)
-    if not shaped:
-        stated += [(m.group(1), text[: m.start()].strip() or None)
-                   for m in _LABELLED_SCORE.finditer(text)]  # fmt: skip
+    prose = _prose(text)  # a score written inside a JSON string is not stated
+    stated += [(m.group(1), prose[: m.start()].strip() or None)
+               for m in _LABELLED_SCORE.finditer(prose)]  # fmt: skip
     points = {p.score for p in (rubric.scale.lookup(v) for v, _ in stated) if p is not None}
     if len(points) > 1:
         listed = ", ".join(sorted({str(v) for v, _ in stated}))

@@ -16,7 +16,8 @@ Input rows are `judgments` rows (see `harness.store.judgments`).
   among annotators, with the judge's score per item defined as JUDGE_SCORE_DEFINITION
   says (`harness review`'s agreement report uses the same definition).
 - Pairwise: position consistency (the same winner in both orders), the share of
-  decisive verdicts that pick the response shown first (0.5 = no position bias), and
+  decisive verdicts that pick the response shown first, per item and averaged over items
+  (0.5 = no position bias; every item weighs the same), and
   win rates that count a win only when it holds in both orders.
 """
 

@@ -278,7 +278,6 @@ def _print_pairwise(sections: list[dict[str, Any]]) -> None:
         lines.append(_line("first-position rate", section["first_position_rate"]))
     lines.append(
         "  first-position rate: per item, the share of its decisive verdicts for the response "
-        "shown "
-        "first, averaged over items"
+        "shown first, averaged over items"
     )
     console.print("\n".join(lines), highlight=False)

@@ -180,7 +180,7 @@ def test_compare_terminal_and_markdown(qa_runs: Path, monkeypatch: pytest.Monkey
     assert code == 0, md
     assert md.startswith("## Run comparison")
     assert "| metric | test | n | baseline | candidate | difference | p (adj.) |" in md
-    assert "| exact_match | McNemar exact | 10 | 1 [1, 1] | 0.7 [" in md
+    assert "| exact_match | McNemar exact | 10 | 1 [0.722, 1] | 0.7 [0.397, 0.892] |" in md
     assert "<details><summary>most regressed items: exact_match</summary>" in md
     code, out = invoke("compare", "base", "cand", "--db", str(qa_runs), "--json", "--markdown")
     assert code == 2 and "choose one of --json and --markdown" in out

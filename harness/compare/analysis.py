@@ -36,7 +36,13 @@ from harness.compare.align import (
 from harness.compare.paired import bootstrap_p_value, percentile_interval, resampled_p_value
 from harness.compare.resample import Resampled, resample_metrics
 from harness.errors import ConfigError
-from harness.stats import benjamini_hochberg, holm, mcnemar, wilcoxon_signed_rank
+from harness.stats import (
+    benjamini_hochberg,
+    holm,
+    mcnemar,
+    wilcoxon_signed_rank,
+    wilson_interval,
+)
 from harness.store.db import Store
 
 ORDINAL_MAX_RANGE = 10
@@ -162,6 +168,17 @@ def estimate(value: float, resampled: np.ndarray, confidence: float) -> Estimate
     return Estimate(value, low, high)
 
 
+def run_estimate(
+    kind: str, values: np.ndarray, value: float, resampled: np.ndarray, confidence: float
+) -> Estimate:
+    """One run's value on the paired items: a Wilson interval for 0/1 scores (a bootstrap
+    of 20 zeros would claim [0, 0]: no uncertainty at all), else the bootstrap percentiles."""
+    if kind == "binary" and values.size:
+        low, high = wilson_interval(float(values.sum()), int(values.size), confidence)
+        return Estimate(value, low, high)
+    return estimate(value, resampled, confidence)
+
+
 def signed_rank_sum(differences: np.ndarray) -> float:
     """R+ - R-: ranks of |d| (zeros dropped, ties averaged) summed with the signs of d."""
     from scipy.stats import rankdata
@@ -217,8 +234,8 @@ def metric_result(r: Resampled, settings: Settings, shared: Sequence[str]) -> Me
         excluded=m.excluded,
         unscored={"baseline": m.unscored[0], "candidate": m.unscored[1]},
         higher_is_better=m.higher_is_better,
-        baseline=estimate(r.base_value, r.base_boot, settings.confidence),
-        candidate=estimate(r.cand_value, r.cand_boot, settings.confidence),
+        baseline=run_estimate(kind, m.base, r.base_value, r.base_boot, settings.confidence),
+        candidate=run_estimate(kind, m.cand, r.cand_value, r.cand_boot, settings.confidence),
         difference=estimate(r.difference, r.cand_boot - r.base_boot, settings.confidence),
         p_value=float(p_value),
         p_bootstrap=p_boot,

@@ -108,8 +108,8 @@ def comparison_section(report: dict[str, Any]) -> Section | None:
         Text(
             f"Every candidate against the baseline {report['run_names'][0]}, item by item on "
             f"their shared items: {level_text(report)} paired-bootstrap CIs; p-values from "
-            f"the test named (McNemar for pass/fail, Wilcoxon for ordinal scores, paired "
-            f"bootstrap otherwise), adjusted by {correction} over every metric and candidate."
+            f"the test named (McNemar for pass/fail, Wilcoxon for ordinal scores, approximate "
+            f"randomization otherwise), adjusted by {correction} over every metric and candidate."
         )
     ]
     several = len(comparison["comparisons"]) > 1

@@ -668,3 +668,25 @@ def test_pairs_label_studio_config_is_valid(qa_file: Path, db_path: Path, tmp_pa
         "export", "ra", "--versus", "ra", "--out", str(tmp_path / "x.csv"), "--db", str(db_path)
     )
     assert code == 2 and "names the run itself" in text
+
+
+def test_a_blind_pair_export_hides_metadata_that_holds_a_response(
+    db_path: Path, tmp_path: Path
+) -> None:
+    rows = [
+        {"id": f"q{i}", "question": f"q {i}", "answer": "x", "resp_a": f"a{i}", "resp_b": f"b{i}",
+         "topic": "t"}
+        for i in range(6)
+    ]  # fmt: skip
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    for name, column in (("ra", "resp_a"), ("rb", "resp_b")):
+        code, out = invoke("run", str(data), "--model", f"replay:{column}", "--db", str(db_path),
+                           "--name", name, "--no-progress")  # fmt: skip
+        assert code == 0, out
+    out = tmp_path / "blind.csv"
+    code, text = invoke("export", "ra", "--versus", "rb", "--blind", "--out", str(out),
+                        "--db", str(db_path))  # fmt: skip
+    assert code == 0, text
+    for row in read_csv(out):
+        metadata = json.loads(row["metadata"])
+        assert metadata == {"topic": "t"}, metadata

@@ -205,6 +205,9 @@ def build_rows(
                 shown_order="BA" if swap else "AB",
             )
         row["metadata"] = item.metadata
+        if blind:  # a dataset column holding a response (replay:FIELD) would name its run
+            shown = {item.response, item.response_b} - {None}
+            row["metadata"] = {k: v for k, v in item.metadata.items() if v not in shown}
         why = selection.why.get(item.item_id, {})
         if "stratum" in why:
             row["stratum"] = why["stratum"]

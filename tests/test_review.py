@@ -399,8 +399,7 @@ def test_label_studio_export(run_db: tuple[Path, str], tmp_path: Path) -> None:
     assert '<Choice value="pass"' in config and '<Choice value="fail"' in config
     pytest.importorskip(
         "label_studio_sdk",
-        reason="label-studio-sdk not installed (pip install --no-deps label-studio-sdk "
-        "xmljson jsf faker rstr smart_open pyjwt appdirs)",
+        reason="label-studio-sdk not installed (scripts/install.sh --dev installs it)",
     )
     from label_studio_sdk.label_interface import LabelInterface
 

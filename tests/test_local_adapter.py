@@ -189,3 +189,31 @@ def test_bad_options_are_config_errors() -> None:
         local._int_option({"parallel": "many"}, "parallel", 4, minimum=1)
     with pytest.raises(ConfigError, match="at least 256"):
         local._int_option({"ctx_per_slot": 8}, "ctx_per_slot", 2048, minimum=256)
+
+
+@needs_runtime
+def test_readme_first_command_runs_end_to_end(tmp_path: Path, model_cache: Path) -> None:
+    """The README's first command (limited to 3 items), as a user runs it: the `harness`
+    entry point, the embedded model, the template, both scorers, a real database."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    db = tmp_path / "runs.db"
+    template = root / "datasets" / "templates" / "short_answer.yaml"
+    command = [
+        sys.executable, "-m", "harness", "run", str(root / "datasets" / "factual_qa.jsonl"),
+        "--model", "local", "--template", str(template),
+        "--max-tokens", "24", "--scorers", "exact_match,token_f1", "--limit", "3",
+        "--db", str(db), "--json", "--no-progress",
+    ]  # fmt: skip
+    env = {**os.environ, "HARNESS_CACHE_DIR": str(model_cache)}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["status"] == "completed" and summary["stats"]["failed_items"] == 0
+    assert summary["stats"]["completion_tokens"] > 0
+    metrics = {m["metric"]: m for m in summary["metrics"]}
+    assert set(metrics) == {"exact_match", "token_f1"} and metrics["token_f1"]["n"] == 3

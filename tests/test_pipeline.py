@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -300,3 +301,64 @@ def test_exact_match_and_token_f1_follow_the_squad_script(
     example = Example(Item("a", "q", references=(reference,)), 0, prediction)
     assert ExactMatch().score([example])[0].value == exact
     assert TokenF1().score([example])[0].value == pytest.approx(f1)
+
+
+class _Tracking(FakeAdapter):
+    """Counts the calls in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = self.most = 0
+
+    async def generate(self, request: Request) -> Response:
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            await asyncio.sleep(0.01)
+            return await super().generate(request)
+        finally:
+            self.now -= 1
+
+
+def test_calls_in_flight_never_exceed_the_concurrency(store: Store) -> None:
+    adapter = _Tracking()
+    run_pipeline(store, adapter, make_items(40), concurrency=3)
+    assert adapter.most == 3 and len(adapter.calls) == 40
+
+
+def test_the_wrapper_times_out_a_call_the_provider_never_ends() -> None:
+    adapter = FakeAdapter()
+    adapter.delay = 5.0
+    managed = ManagedAdapter(
+        adapter, concurrency=1, timeout=0.05, retry=RetryPolicy(max_retries=1, base_delay=0.0)
+    )
+    request = Request(messages=({"role": "user", "content": "hi"},), params=GenerationParams(),
+                      item=make_items(1)[0])  # fmt: skip
+    response = asyncio.run(managed.generate(request))
+    assert response.text is None and "timed out after 0.05s" in (response.error or "")
+    assert response.attempts == 2 and len(adapter.calls) == 2
+
+
+def test_the_cache_key_changes_with_adapter_model_params_and_prompt() -> None:
+    item = make_items(1)[0]
+    base = Request(
+        messages=({"role": "user", "content": "hi"},), params=GenerationParams(), item=item
+    )
+
+    def key(adapter: FakeAdapter, request: Request) -> str:
+        return ManagedAdapter(adapter).cache_key(request)
+
+    class Other(FakeAdapter):
+        name = "other"
+
+    same = key(FakeAdapter(), base)
+    assert key(FakeAdapter(), base) == same
+    assert key(FakeAdapter("another-model"), base) != same
+    assert key(Other(), base) != same
+    changed = [
+        replace(base, params=GenerationParams(temperature=0.7)),
+        replace(base, params=GenerationParams(max_tokens=5)),
+        replace(base, messages=({"role": "user", "content": "hi!"},)),
+        replace(base, messages=({"role": "system", "content": "x"}, *base.messages)),
+    ]
+    assert all(key(FakeAdapter(), r) != same for r in changed)

@@ -171,10 +171,19 @@ class Dataset:
             item = self._item(row, n)
             if need_ref and not item.references:
                 field = ", ".join(self.mapping.references)
-                raise DataError("no reference answer", path=self.path, row=n, field=field)
+                raise DataError(
+                    "no reference answer, which a chosen scorer needs: fill it in, or leave "
+                    "out the scorers that need references",
+                    path=self.path,
+                    row=n,
+                    field=field,
+                )
             if need_ctx and not item.context:
                 raise DataError(
-                    "context is empty", path=self.path, row=n, field=self.mapping.context
+                    "context is empty, and a chosen scorer checks the response against it",
+                    path=self.path,
+                    row=n,
+                    field=self.mapping.context,
                 )
             if need_either and not item.has_grounding():
                 fields = [*filter(None, [self.mapping.context]), *self.mapping.references]
@@ -194,7 +203,7 @@ class Dataset:
                     )
             keys.append(_id_key(item.id))
         if n == 0:
-            raise DataError("no rows", path=self.path)
+            raise DataError("no rows: the data holds no record to evaluate", path=self.path)
         self._check_duplicates(keys)
         return DatasetInfo(n_rows=n, fingerprint=digest.hexdigest())
 
@@ -303,7 +312,11 @@ class Dataset:
             if n >= row:
                 return  # a 64-bit hash collision between different ids
             if self._item(raw, n).id == item_id:
-                how = "" if self.mapping.id else " (same content; add an id column to keep both)"
+                how = (
+                    ": give every row its own id"
+                    if self.mapping.id
+                    else " (same content; add an id column to keep both)"
+                )
                 first, again = self._where(n), self._where(row)
                 if first.startswith("row ") and again.startswith("row "):
                     places = f"rows {first[4:]} and {again[4:]}"

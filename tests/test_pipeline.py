@@ -362,3 +362,27 @@ def test_the_cache_key_changes_with_adapter_model_params_and_prompt() -> None:
         replace(base, messages=({"role": "system", "content": "x"}, *base.messages)),
     ]
     assert all(key(FakeAdapter(), r) != same for r in changed)
+
+
+def test_the_public_schema_and_wal_mode(store: Store) -> None:
+    """The README names these tables and columns as a public interface."""
+    expected = {
+        "runs": {"id", "name", "status", "model", "dataset", "config", "n_items"},
+        "items": {"run_id", "item_id", "row", "input", "reference", "context", "metadata"},
+        "responses": {"run_id", "item_id", "sample", "text", "error", "latency_ms",
+                      "prompt_tokens", "completion_tokens", "finish_reason", "attempts", "cached"},
+        "scores": {"run_id", "item_id", "sample", "scorer", "metric", "value", "label",
+                   "details", "signature"},
+        "run_metrics": {"run_id", "scorer", "metric", "value", "ci_low", "ci_high", "n",
+                        "details", "signature"},
+        "response_cache": {"key", "text"},
+        "judgments": {"run_id", "item_id", "sample", "scorer", "mode", "versus", "judge",
+                      "rubric", "repeat", "position_order", "score", "raw", "parsed_ok"},
+        "judge_cache": {"key", "text"},
+        "labels": {"run_id", "item_id", "annotator", "label_name", "value", "value_text",
+                   "scale", "created_at", "source"},
+    }  # fmt: skip
+    for table, columns in expected.items():
+        have = {row[1] for row in store.conn.execute(f"PRAGMA table_info({table})")}
+        assert columns <= have, (table, columns - have)
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -262,3 +262,64 @@ def test_a_loopback_server_is_reached_with_a_proxy_in_the_environment(
                 await adapter.close()
 
         assert asyncio.run(roundtrip()).text
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "sdk"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"error": {"message": "quota for AUTH exhausted"}}',
+        "oops AUTH not json",
+        '{"choices": [{"message": {"content": null}, "finish_reason": "x AUTH"}]}',
+    ],
+)
+def test_a_200_reply_echoing_the_key_never_stores_it(
+    transport: str, reply: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Error texts from replies with status 200 (no choices, not JSON, no content) are
+    cleaned of the key as those of 4xx/5xx replies are."""
+    import http.server
+    import threading
+
+    key = "sk-SECRET-12345"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def _reply(self, text: str) -> None:
+            data = text.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._reply('{"data": []}')
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self._reply(reply.replace("AUTH", self.headers.get("Authorization", "")))
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        adapter = adapter_for(f"http://127.0.0.1:{server.server_address[1]}/v1", transport)
+
+        async def call() -> str:
+            await adapter.start()
+            try:
+                await adapter.generate(ask("hello"))
+            except (RetryableError, PermanentError) as exc:
+                return str(exc)
+            finally:
+                await adapter.close()
+            return ""
+
+        message = asyncio.run(call())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert message and key not in message and "***" in message, message

@@ -167,6 +167,9 @@ class LocalAdapter(OpenAIAdapter):
     def _api_key(self) -> str:
         return self._key
 
+    def _secret(self) -> str:
+        return self._key
+
     def _file_digest(self) -> tuple[str, str]:
         if self._digest is None:
             self._digest = file_digest(self.gguf_path)

@@ -282,8 +282,13 @@ class OpenAIAdapter(Adapter):
     async def generate(self, request: Request) -> Response:
         body = self.request_body(request)
         if self._session is not None:
-            return parse_completion(await self._post_aiohttp(body))
-        return parse_completion(await self._post_sdk(body))
+            payload = await self._post_aiohttp(body)
+        else:
+            payload = await self._post_sdk(body)
+        key = self._secret()
+        if key and key.encode() in payload:  # a server that echoes the key in a 200 reply
+            payload = payload.replace(key.encode(), b"***")
+        return parse_completion(payload)
 
     async def _post_aiohttp(self, body: dict[str, Any]) -> bytes:
         import aiohttp
@@ -303,10 +308,15 @@ class OpenAIAdapter(Adapter):
             raise status_error(status, self._redact(_error_message(payload)), headers)
         return payload
 
+    def _secret(self) -> str:
+        """The API key sent, when long enough to be told apart from ordinary text."""
+        key = (os.environ.get(self.options.api_key_env) or "").strip()
+        return key if len(key) >= 8 else ""
+
     def _redact(self, message: str) -> str:
         """A server's error text without the API key (some echo the key they rejected)."""
-        key = (os.environ.get(self.options.api_key_env) or "").strip()
-        return message.replace(key, "***") if len(key) >= 8 else message
+        key = self._secret()
+        return message.replace(key, "***") if key else message
 
     async def _post_sdk(self, body: dict[str, Any]) -> bytes:
         import openai

@@ -49,14 +49,15 @@ def rescore_run(
             batch = []
     _write(store, run_id, batch, scorers)
     close_scorers(scorers)  # judge adapters; on an error they close at exit
-    config = json.loads(run["config"])
-    config.setdefault("scorers", {}).update({s.name: s.signature() for s in scorers})
-    scorer_options = config.setdefault("scorer_options", {})
-    for scorer in scorers:
-        scorer_options.pop(scorer.name, None)
-        if (options or {}).get(scorer.name):
-            scorer_options[scorer.name] = (options or {})[scorer.name]
     with store.transaction():
+        # the config as it is now (another `score` may have changed it since the start)
+        config = json.loads(store.get_run(run_id)["config"])
+        config.setdefault("scorers", {}).update({s.name: s.signature() for s in scorers})
+        scorer_options = config.setdefault("scorer_options", {})
+        for scorer in scorers:
+            scorer_options.pop(scorer.name, None)
+            if (options or {}).get(scorer.name):
+                scorer_options[scorer.name] = (options or {})[scorer.name]
         store.swap_staged_scores(run_id, [s.name for s in scorers])
         aggregate_scores(store, run_id, scorers)
         store.update_run(run_id, config=dumps(config))
@@ -88,4 +89,6 @@ def _write(store: Store, run_id: str, batch: list[ItemResult], scorers: Sequence
     if not batch:
         return
     score_results(batch, scorers)
-    store.stage_scores(run_id, [s for result in batch for s in result.scores])
+    store.stage_scores(
+        run_id, [s for result in batch for s in result.scores], [r.item.id for r in batch]
+    )

@@ -110,6 +110,50 @@ def test_interrupted_rescore_leaves_the_run_as_it_was(
 
 
 @pytest.mark.usefixtures("fake_registered")
+def test_rescore_beside_a_run_still_writing_keeps_the_items_it_did_not_see(
+    qa_file: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process commits (an item of a run that is still writing) while `score` reads:
+    staging must not need the write lock, and the swap must leave that item's scores alone."""
+    import harness.rescore as rescore
+    from harness.adapters.base import Response
+    from harness.item import Item
+    from harness.scorers.base import ScoreRecord
+    from harness.store.db import ItemResult, Store
+
+    summary = run_json(str(qa_file), "--model", "fake", "--scorers", "exact_match",
+                       "--db", str(db_path), "--name", "live")  # fmt: skip
+    run_id, signature = summary["run_id"], summary["metrics"][0]["signature"]
+    original = rescore._write
+
+    def meanwhile(store: Store, run: str, batch: Any, scorers: Any) -> None:
+        if batch and batch[0].item.row == 1:  # while the read of the items is still open
+            other = Store(db_path)
+            late = Item(id="late", input="q", references=("a",), row=99)
+            record = ScoreRecord("late", 0, "exact_match", 1.0, None, None)
+            other.write_results(
+                run,
+                [ItemResult(late, (), [Response(text="a")], [("exact_match", signature, record)])],
+            )
+            other.close()
+        original(store, run, batch, scorers)
+
+    monkeypatch.setattr(rescore, "_write", meanwhile)
+    store = Store(db_path)
+    try:
+        rescore.rescore_run(store, "live", ["exact_match"], batch_size=3)
+        late = store.conn.execute(
+            "SELECT value FROM scores WHERE run_id = ? AND item_id = 'late'", [run_id]
+        ).fetchall()
+        (n,) = store.conn.execute(
+            "SELECT n FROM run_metrics WHERE run_id = ? AND scorer = 'exact_match'", [run_id]
+        ).fetchone()
+    finally:
+        store.close()
+    assert late == [(1.0,)] and n == 11
+
+
+@pytest.mark.usefixtures("fake_registered")
 def test_name_clash_needs_resume_and_resume_needs_same_config(qa_file: Path, db_path: Path) -> None:
     run_json(str(qa_file), "--model", "fake", "--db", str(db_path), "--name", "n1")
     code, out = invoke(

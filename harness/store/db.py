@@ -119,9 +119,11 @@ class Store:
         return Store(self.path, any_thread=True)
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, *, temp_only: bool = False) -> Iterator[sqlite3.Connection]:
         """All or nothing: a kill at any moment leaves the last commit intact. Inside another
-        transaction of this store it is part of that one (committed or rolled back with it)."""
+        transaction of this store it is part of that one (committed or rolled back with it).
+        `temp_only`: it writes only temporary tables, so it takes no lock on the database (a
+        write lock could not be had while this connection still reads a snapshot)."""
         if self._depth:
             self._depth += 1
             try:
@@ -129,7 +131,7 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute("BEGIN" if temp_only else "BEGIN IMMEDIATE")
         self._depth = 1
         try:
             yield self.conn
@@ -315,31 +317,49 @@ class Store:
         """An empty temporary table for scores computed before they replace stored ones
         (`harness score`): nothing stored changes until `swap_staged_scores`."""
         self.conn.execute("DROP TABLE IF EXISTS temp.staged_scores")
+        self.conn.execute("DROP TABLE IF EXISTS temp.staged_items")
         self.conn.execute(
             "CREATE TEMP TABLE staged_scores AS SELECT run_id, item_id, sample, scorer, metric, "
             "value, label, details, signature FROM scores LIMIT 0"
         )
+        self.conn.execute("CREATE TEMP TABLE staged_items (item_id TEXT PRIMARY KEY)")
 
-    def stage_scores(self, run_id: str, scores: Sequence[tuple[str, str, ScoreRecord]]) -> None:
-        with self.transaction() as conn:
+    def stage_scores(
+        self,
+        run_id: str,
+        scores: Sequence[tuple[str, str, ScoreRecord]],
+        item_ids: Sequence[str] = (),
+    ) -> None:
+        """Stage the scores of the items `item_ids` (every item scored, with scores or not)."""
+        with self.transaction(temp_only=True) as conn:
             self._insert_scores(conn, run_id, scores, table="temp.staged_scores")
+            conn.executemany(
+                "INSERT OR IGNORE INTO temp.staged_items (item_id) VALUES (?)",
+                [(i,) for i in item_ids],
+            )
 
     def swap_staged_scores(self, run_id: str, scorers: Sequence[str]) -> None:
-        """Replace the named scorers' scores (and run metrics) with the staged ones, in one
-        transaction (or inside the caller's)."""
+        """Replace the named scorers' scores of the staged items (and the run metrics) with
+        the staged ones, in one transaction (or inside the caller's). Items stored since
+        staging began (a run still writing) keep the scores their run gave them."""
         marks = ", ".join("?" for _ in scorers)
         with self.transaction() as conn:
-            for table in ("scores", "run_metrics"):
-                conn.execute(
-                    f"DELETE FROM {table} WHERE run_id = ? AND scorer IN ({marks})",
-                    [run_id, *scorers],
-                )
+            conn.execute(
+                f"DELETE FROM scores WHERE run_id = ? AND scorer IN ({marks}) "
+                "AND item_id IN (SELECT item_id FROM temp.staged_items)",
+                [run_id, *scorers],
+            )
+            conn.execute(
+                f"DELETE FROM run_metrics WHERE run_id = ? AND scorer IN ({marks})",
+                [run_id, *scorers],
+            )
             conn.execute(
                 "INSERT OR REPLACE INTO scores (run_id, item_id, sample, scorer, metric, value, "
                 "label, details, signature) SELECT run_id, item_id, sample, scorer, metric, value, "
                 "label, details, signature FROM temp.staged_scores"
             )
         self.conn.execute("DROP TABLE IF EXISTS temp.staged_scores")
+        self.conn.execute("DROP TABLE IF EXISTS temp.staged_items")
 
     def iter_results(self, run_id: str) -> Iterator[tuple[Item, list[dict[str, Any]]]]:
         """Stored items with their response rows, in dataset order, streamed."""

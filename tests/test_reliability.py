@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -198,3 +199,42 @@ def test_cli_errors_are_one_line_with_non_zero_exit(tmp_path: Path, db_path: Pat
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "nope.jsonl" in lines[0]
+
+
+def _open_store(path: str, results: Any) -> None:
+    from harness.store.db import Store
+
+    try:
+        Store(path).close()
+        results.put("ok")
+    except Exception as exc:  # reported to the test, which names it
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) -> None:
+    """The first opening migrates under the write lock; the others wait, then see it done."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    outcomes = []
+    for trial in range(3):
+        path = str(tmp_path / f"new{trial}.db")
+        results = context.Queue()
+        workers = [context.Process(target=_open_store, args=(path, results)) for _ in range(3)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        outcomes += [results.get(timeout=10) for _ in workers]
+    assert outcomes == ["ok"] * 9, outcomes
+
+
+def test_a_name_taken_between_check_and_insert_is_one_clear_error(tmp_path: Path) -> None:
+    from harness.errors import ConfigError
+    from harness.store.db import Store
+
+    store = Store(tmp_path / "h.db")
+    store.create_run({"id": "a", "name": "same", "status": "running", "created_at": "t"})
+    with pytest.raises(ConfigError, match="a run named 'same' exists"):
+        store.create_run({"id": "b", "name": "same", "status": "running", "created_at": "t"})
+    store.close()

@@ -24,6 +24,23 @@ from harness.store.migrations import migrations
 DEFAULT_DB = Path("runs") / "harness.db"
 
 
+def _migrate(db: Database) -> None:
+    """Apply pending migrations under the write lock, so that two processes opening a new
+    database at once wait for each other (an up-to-date database is only read)."""
+    try:
+        if not migrations.pending(db):
+            return
+    except sqlite3.OperationalError:  # no migrations table yet: a new database
+        pass
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        migrations.apply(db)  # each step nests as a savepoint; the other process's are seen
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.execute("COMMIT")
+
+
 def _drop_stale_labels(
     conn: sqlite3.Connection, run_id: str, item_id: str, responses: Sequence[Response]
 ) -> None:
@@ -86,10 +103,10 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = Database(sqlite3.connect(self.path, check_same_thread=not any_thread))
+            self.db.execute("PRAGMA busy_timeout=10000")
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA busy_timeout=10000")
-            migrations.apply(self.db)
+            _migrate(self.db)
         except (OSError, sqlite3.DatabaseError) as exc:
             raise ConfigError(f"cannot open database {self.path}: {exc}") from exc
         self.conn = self.db.conn
@@ -145,10 +162,18 @@ class Store:
     # runs ---------------------------------------------------------------
 
     def create_run(self, row: dict[str, Any]) -> None:
-        with self.transaction() as conn:
-            columns = ", ".join(row)
-            marks = ", ".join("?" for _ in row)
-            conn.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", list(row.values()))
+        try:
+            with self.transaction() as conn:
+                columns = ", ".join(row)
+                marks = ", ".join("?" for _ in row)
+                conn.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", list(row.values()))
+        except sqlite3.IntegrityError as exc:
+            if "runs.name" not in str(exc):
+                raise
+            raise ConfigError(  # another process took the name since it was checked
+                f"a run named '{row.get('name')}' exists; add --resume to continue it "
+                "or choose another --name"
+            ) from exc
 
     def update_run(self, run_id: str, **values: Any) -> None:
         values["updated_at"] = now()

@@ -706,3 +706,40 @@ def test_nominal_verdicts_agree_by_their_most_frequent_category() -> None:
     assert report["stability"]["j1"]["mean_spread"] is None
     assert "alpha_nominal" in report["stability"]["j1"]
     assert majority([1.0, 3.0, 3.0]) == 3.0 and majority([1.0, 3.0]) is None
+
+
+def test_an_interrupted_pairwise_rejudge_keeps_the_stored_verdicts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old verdicts are deleted in the transaction that writes the new ones."""
+    from types import SimpleNamespace
+
+    import harness.judge.pairwise as pairwise
+    from harness.store.db import Store
+    from tests.test_compare import write_run
+    from tests.test_review import add_verdicts
+
+    db = tmp_path / "h.db"
+    items = [{"id": f"q{i}", "scores": [("judge", "score", 0, 0.5, None)]} for i in range(3)]
+    a_id = write_run(db, "ra", items, {"judge": "judge|v:1"})
+    b_id = write_run(db, "rb", items, {"judge": "judge|v:1"})
+    add_verdicts(db, a_id, [(f"q{i}", "j", "preference", 0, 1.0, o) for i in range(3)
+                            for o in ("AB", "BA")], versus=b_id)  # fmt: skip
+    monkeypatch.setattr(pairwise, "collect_pairs", lambda *a: ([], b_id, {}))
+    monkeypatch.setattr(pairwise, "judge_pairs", lambda *a, **k: [])
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pairwise, "write_judgments", interrupted)
+    store = Store(db)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pairwise.run_pairwise(store, "ra", "rb", SimpleNamespace(name="preference"),
+                                  SimpleNamespace(judges=["j"]))  # type: ignore[arg-type]  # fmt: skip
+        (left,) = store.conn.execute(
+            "SELECT count(*) FROM judgments WHERE mode = 'pairwise'"
+        ).fetchone()
+    finally:
+        store.close()
+    assert left == 6

@@ -163,6 +163,7 @@ def run_pairwise(
     rows = judge_pairs(runner, rubric, pairs, repeats=repeats, params=params)
     for row in rows:
         row.update(run_id=a_id, sample=sample_a, scorer=scorer, mode="pairwise", versus=versus)
-    delete_pairwise(store, a_id, versus, scorer, runner.judges)
-    write_judgments(store, rows)
+    with store.transaction():  # the old verdicts go only with the new ones in
+        delete_pairwise(store, a_id, versus, scorer, runner.judges)
+        write_judgments(store, rows)
     return a_id, versus, scorer, counts

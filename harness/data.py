@@ -253,7 +253,7 @@ class Dataset:
             context = "\n".join(parts) if parts else None
         metadata = {k: _jsonable(v) for k, v in row.items() if k not in self._mapped}
         if m.id:
-            item_id = _id_text(row.get(m.id))
+            item_id = id_text(row.get(m.id))
             if item_id is None:
                 raise DataError("id is missing or empty", path=self.path, row=n, field=m.id)
         else:
@@ -428,7 +428,8 @@ def _resolve(mapping: FieldMapping, columns: list[str], path: str) -> FieldMappi
 # -- locating and loading sources ---------------------------------------------------------
 
 
-def _id_text(value: Any) -> str | None:
+def id_text(value: Any) -> str | None:
+    """An id cell as text, as every reader of ids (dataset, replay file) takes it."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, float) and value.is_integer():

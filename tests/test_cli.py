@@ -300,6 +300,18 @@ def test_replay_from_a_column_and_a_file(tmp_path: Path, db_path: Path) -> None:
         code, out = invoke("run", str(data), "--model", f"replay:{path}", "--db", str(db_path),
                            "--no-progress")  # fmt: skip
         assert code == 2 and message in out and f"row {len(bad)}" in out
+    for raw, message in ((b'{"id": "r0", "response": "\xff"}\n', "not UTF-8"),
+                         (b"5\n", "expected a JSON object")):  # fmt: skip
+        path = tmp_path / "raw_replies.jsonl"
+        path.write_bytes(raw)
+        code, out = invoke("run", str(data), "--model", f"replay:{path}", "--db", str(db_path),
+                           "--no-progress")  # fmt: skip
+        assert code == 2 and message in out and "row 1" in out, out
+    numbered = write_jsonl(tmp_path / "n.jsonl", [{"id": 1, "question": "q", "answer": "yes"}])
+    floats = write_jsonl(tmp_path / "f.jsonl", [{"id": 1.0, "response": "yes"}])
+    summary = run_json(str(numbered), "--model", f"replay:{floats}", "--scorers", "exact_match",
+                       "--db", str(db_path))  # fmt: skip
+    assert summary["stats"]["failed_items"] == 0 and summary["metrics"][0]["value"] == 1.0
 
 
 def test_every_command_has_help() -> None:

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.adapters.base import Adapter, AdapterOptions, Capabilities, Request, Response
+from harness.data import id_text
 from harness.errors import ConfigError, DataError, PermanentError
+from harness.sources import json_object
 
 _ID_KEYS = ("id", "item_id")
 _TEXT_KEYS = ("response", "text", "output", "completion")
@@ -58,12 +60,16 @@ class ReplayAdapter(Adapter):
             for line_number, line in enumerate(handle, start=1):
                 if line.strip():
                     try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError as exc:
+                        record = json_object(line.decode("utf-8"))
+                    except UnicodeDecodeError as exc:
                         raise DataError(
-                            f"not valid JSON ({exc.msg})", path=str(self.path), row=line_number
+                            f"not UTF-8 text (byte {exc.start + 1})",
+                            path=str(self.path),
+                            row=line_number,
                         ) from exc
-                    item_id = _first(record, _ID_KEYS)
+                    except ValueError as exc:
+                        raise DataError(str(exc), path=str(self.path), row=line_number) from exc
+                    item_id = id_text(_first(record, _ID_KEYS))  # as the dataset reads ids
                     if item_id is None:
                         raise DataError(
                             "no 'id' field", path=str(self.path), row=line_number, field="id"
@@ -83,7 +89,7 @@ class ReplayAdapter(Adapter):
                             row=line_number,
                             field="sample",
                         )
-                    key = (str(item_id), sample)
+                    key = (item_id, sample)
                     if key in self._offsets:
                         raise DataError(
                             f"a second response for id {item_id} sample {sample}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -323,3 +324,16 @@ def test_a_200_reply_echoing_the_key_never_stores_it(
         server.shutdown()
         server.server_close()
     assert message and key not in message and "***" in message, message
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://[::1", "cannot be read: Invalid IPv6 URL"),
+        ("http://127.0.0.1:99999/v1", "cannot be read: Port out of range"),
+        ("127.0.0.1:8000/v1", "needs http:// or https:// and a host"),
+    ],
+)
+def test_a_base_url_that_cannot_work_is_one_clear_error(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        adapter_for(url, "aiohttp")

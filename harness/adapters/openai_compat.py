@@ -163,7 +163,16 @@ class OpenAIAdapter(Adapter):
             raise ConfigError("the openai adapter needs a model name: --model openai:MODEL")
         super().__init__(model, options)
         self.base_url = options.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        parts = urlsplit(self.base_url)
+        try:
+            parts = urlsplit(self.base_url)
+            parts.port  # noqa: B018 - raises for a port out of range
+        except ValueError as exc:
+            raise ConfigError(f"the base URL {self.base_url!r} cannot be read: {exc}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"the base URL {public_url(self.base_url)!r} needs http:// or https:// and a "
+                "host, e.g. http://127.0.0.1:8000/v1"
+            )
         if parts.username or parts.password or parts.query:
             raise ConfigError(
                 f"put no credentials or query in the base URL ({public_url(self.base_url)}): "

@@ -88,7 +88,7 @@ def wait_for_items(db: Path, at_least: int, timeout: float = 60.0) -> int:
     raise AssertionError(f"fewer than {at_least} items stored in {timeout}s")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
 def test_killed_run_resumes_with_every_item_exactly_once(
     tmp_path: Path, db_path: Path, sig: signal.Signals
 ) -> None:
@@ -122,7 +122,7 @@ def test_killed_run_resumes_with_every_item_exactly_once(
         process.send_signal(sig)
         _, err = process.communicate(timeout=60)
         assert stored < n
-        if sig == signal.SIGINT:
+        if sig in (signal.SIGINT, signal.SIGTERM):  # SIGTERM stops a run as Ctrl-C does
             assert process.returncode == 130
             assert "--name killed --resume" in err
         else:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -160,7 +164,7 @@ def run(
         judge_temperature=judge_temperature,
         judge_seed=judge_seed,
     )
-    with run_progress(progress and err_console.is_terminal) as on_progress:
+    with run_progress(progress and err_console.is_terminal) as on_progress, _term_as_interrupt():
         run_row = asyncio.run(execute(options, on_progress))
     store = Store(db)
     try:
@@ -181,3 +185,17 @@ def run(
         )
     if items and failed == items:
         sys.exit(1)  # nothing was scored: a script must not take this run for a result
+
+
+@contextlib.contextmanager
+def _term_as_interrupt() -> Iterator[None]:
+    """SIGTERM (sent by `timeout`, containers, CI) stops a run as Ctrl-C does: what finished
+    is stored, the run is marked interrupted and `--resume` continues it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

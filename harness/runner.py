@@ -407,6 +407,13 @@ def _prepare_run(store: Store, options: RunOptions, config: dict[str, Any]) -> s
                 )
             stored = json.loads(existing["config"])
             differs = [k for k, v in _identity(config).items() if _identity(stored)[k] != v]
+            if differs == ["scorers"]:
+                now = ",".join(sorted(stored.get("scorers") or {}))
+                raise ConfigError(
+                    f"cannot resume '{options.name}': its scorers are now {now} (`harness "
+                    f"score` may have changed them); resume with --scorers {now} and the "
+                    "same scorer options"
+                )
             if differs:
                 raise ConfigError(
                     f"cannot resume '{options.name}': {', '.join(differs)} changed since it "

@@ -573,3 +573,13 @@ def test_the_summary_counts_the_errors_it_does_not_show(
     )
     assert result.exit_code == 0, result.output
     assert result.stdout.count("error item") == 5 and "... and 3 more failed" in result.stdout
+
+
+@pytest.mark.usefixtures("fake_registered")
+def test_resume_after_score_names_the_scorers_the_run_has_now(qa_file: Path, db_path: Path) -> None:
+    base = [str(qa_file), "--model", "fake", "--db", str(db_path), "--name", "rs"]
+    run_json(*base, "--scorers", "exact_match")
+    assert invoke("score", "rs", "--scorers", "token_f1", "--db", str(db_path))[0] == 0
+    code, out = invoke("run", *base, "--scorers", "exact_match", "--resume")
+    assert code == 2 and "resume with --scorers exact_match,token_f1" in out, out
+    run_json(*base, "--scorers", "exact_match,token_f1", "--resume")

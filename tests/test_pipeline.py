@@ -386,3 +386,14 @@ def test_the_public_schema_and_wal_mode(store: Store) -> None:
         have = {row[1] for row in store.conn.execute(f"PRAGMA table_info({table})")}
         assert columns <= have, (table, columns - have)
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_items_of_a_run_deleted_while_running_are_not_stored(store: Store) -> None:
+    from harness.errors import ConfigError
+
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM runs WHERE id = 'r1'")
+    item = make_items(1)[0]
+    with pytest.raises(ConfigError, match="deleted while it was running"):
+        store.write_results("r1", [ItemResult(item, (), [Response(text="a")])])
+    assert count(store, "SELECT count(*) FROM items") == 0

@@ -259,6 +259,10 @@ class Store:
         """
         pending, self._pending_cache = self._pending_cache, []  # atomic: puts may go on
         with self.transaction() as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE id = ?", [run_id]).fetchone() is None:
+                raise ConfigError(  # `runs delete` while the run was writing: no orphans
+                    f"run {run_id} was deleted while it was running; nothing more is stored"
+                )
             self._flush_cache(conn, pending)
             labeled = (
                 conn.execute("SELECT 1 FROM labels WHERE run_id = ? LIMIT 1", [run_id]).fetchone()

@@ -432,6 +432,8 @@ def id_text(value: Any) -> str | None:
     """An id cell as text, as every reader of ids (dataset, replay file) takes it."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # inf and -inf stay apart (as JSON they would both be null)
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # CSV readers turn an int column with gaps into floats
     text = value if isinstance(value, str) else _dumps(_jsonable(value))

@@ -606,3 +606,9 @@ def test_a_glob_file_that_cannot_be_read_or_has_other_columns_is_named(tmp_path:
     assert Path(err.value.path).name == "b.parquet"
     pq.write_table(pa.table({"question": ["b", "c"]}), tmp_path / "b.parquet")
     assert open_dataset(str(tmp_path / "*.parquet")).validate().n_rows == 3
+
+
+def test_infinite_ids_stay_apart(tmp_path: Path) -> None:
+    path = tmp_path / "inf.jsonl"
+    path.write_text('{"id": Infinity, "question": "a"}\n{"id": -Infinity, "question": "b"}\n')
+    assert [item.id for item in open_dataset(str(path))] == ["inf", "-inf"]

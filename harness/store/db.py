@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 from array import array
 from collections.abc import Iterator, Sequence
@@ -108,7 +109,12 @@ class Store:
             self.db.execute("PRAGMA synchronous=NORMAL")
             _migrate(self.db)
         except (OSError, sqlite3.DatabaseError) as exc:
-            raise ConfigError(f"cannot open database {self.path}: {exc}") from exc
+            hint = ""
+            if self.path.exists() and not (
+                os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)
+            ):
+                hint = " (the file or its folder is read-only: SQLite's WAL needs to write both)"
+            raise ConfigError(f"cannot open database {self.path}: {exc}{hint}") from exc
         self.conn = self.db.conn
         self._pending_cache: list[tuple[str, Response]] = []
         self._depth = 0

@@ -179,7 +179,7 @@ def make_scorers(
         if getattr(scorer_class, "uses_judge", False):
             judged = True
             kwargs = {**(judge or {}), **kwargs}
-        _check_scorer_options(name, scorer_class, kwargs)
+        kwargs = _check_scorer_options(name, scorer_class, kwargs)
         try:
             scorers.append(scorer_class(**kwargs))
         except TypeError as exc:
@@ -191,11 +191,13 @@ def make_scorers(
     return scorers
 
 
-def _check_scorer_options(name: str, scorer_class: type, kwargs: dict[str, Any]) -> None:
-    """Name the options a scorer takes when given one it does not."""
+def _check_scorer_options(name: str, scorer_class: type, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The options with the types the scorer declares (`normalize=False` is the boolean
+    false, never the text 'False', which would count as true); an option it does not take,
+    or a value of the wrong kind, is one clear error."""
     parameters = inspect.signature(scorer_class).parameters
     if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-        return
+        return kwargs
     known = [
         k for k, p in parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     ]
@@ -205,6 +207,33 @@ def _check_scorer_options(name: str, scorer_class: type, kwargs: dict[str, Any])
             f"scorer '{name}' has no option {', '.join(unknown)} (its options: "
             f"{', '.join(known) or 'none'})"
         )
+    return {
+        key: _typed(name, key, value, str(parameters[key].annotation))
+        for key, value in kwargs.items()
+    }
+
+
+_BOOLEAN_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def _typed(scorer: str, key: str, value: Any, annotation: str) -> Any:
+    """`value` as the annotation's simple type (bool, int, float; or None where allowed)."""
+    kinds = {part.strip() for part in annotation.split("|")}
+    if value is None and "None" in kinds:
+        return value
+    if "bool" in kinds:
+        if isinstance(value, str) and value.strip().lower() in _BOOLEAN_WORDS:
+            return _BOOLEAN_WORDS[value.strip().lower()]
+        if kinds <= {"bool", "None"} and not isinstance(value, bool):
+            raise ConfigError(f"scorer '{scorer}': {key} takes true or false, not {value!r}")
+        return value
+    if kinds <= {"int", "None"} and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"scorer '{scorer}': {key} takes a whole number, not {value!r}")
+    if kinds <= {"float", "None"} and (
+        isinstance(value, bool) or not isinstance(value, int | float)
+    ):
+        raise ConfigError(f"scorer '{scorer}': {key} takes a number, not {value!r}")
+    return value
 
 
 def fit_corpus(scorers: Sequence[Scorer], references: Iterable[Sequence[str]]) -> None:

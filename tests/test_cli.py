@@ -583,3 +583,21 @@ def test_resume_after_score_names_the_scorers_the_run_has_now(qa_file: Path, db_
     code, out = invoke("run", *base, "--scorers", "exact_match", "--resume")
     assert code == 2 and "resume with --scorers exact_match,token_f1" in out, out
     run_json(*base, "--scorers", "exact_match,token_f1", "--resume")
+
+
+@pytest.mark.parametrize("spelling", ["False", "no", "off", "false"])
+def test_a_boolean_option_written_in_words_is_a_boolean(
+    spelling: str, tmp_path: Path, db_path: Path
+) -> None:
+    """`normalize=False` switched normalising off, not on (the text 'False' is true)."""
+    rows = [{"id": "a", "question": "q", "answer": "a cat", "response": "the cat"}]
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    summary = run_json(str(data), "--model", "replay:response", "--scorers", "exact_match",
+                       "--scorer-option", f"exact_match.normalize={spelling}",
+                       "--db", str(db_path), "--name", spelling)  # fmt: skip
+    (metric,) = summary["metrics"]
+    assert metric["value"] == 0.0 and "normalize:False" in metric["signature"]
+    option = "bleu.max_ngram_order=true"
+    code, out = invoke("run", str(data), "--model", "replay:response", "--scorers", "bleu",
+                       "--scorer-option", option, "--db", str(db_path))  # fmt: skip
+    assert code == 2 and "max_ngram_order takes a whole number, not True" in out, out

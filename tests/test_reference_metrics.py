@@ -585,3 +585,28 @@ def test_cli_reference_scorer_without_references_fails_at_start(
         from harness.store.db import Store
 
         assert Store(db_path).list_runs() == []
+
+
+def test_sentence_splitting_is_linear_in_runs_of_end_marks() -> None:
+    """The same splits as the plain pattern it replaced, on random punctuation-heavy text,
+    and long runs of end marks without the quadratic backtracking (200,000 dots took
+    minutes)."""
+    import random
+    import re
+
+    from harness.metrics import _tokenize
+
+    plain = re.compile(f"[{_tokenize._TERMINAL}]+[{_tokenize._CLOSERS}]*\\s+")
+    rng = random.Random(0)
+    alphabet = [".", "!", "?", '"', "'", ")", " ", " ", "A", "b", "\u2026", "Mr", "\n"]
+    for _ in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60)))
+        for line in text.split("\n"):
+            assert [m.span() for m in _tokenize._CANDIDATE.finditer(line)] == [
+                m.span() for m in plain.finditer(line)
+            ], line
+    assert split_sentences("Wait" + "." * 200_000) == ["Wait" + "." * 200_000]
+    assert split_sentences("!" * 100_000 + '"' * 100_000 + " Next") == [
+        "!" * 100_000 + '"' * 100_000,
+        "Next",
+    ]

@@ -417,3 +417,18 @@ def test_a_reference_with_all_idf_weights_zero_keeps_precision_as_bert_score() -
     (theirs_p,), _, (theirs_f,) = bert_score_reference([cand], [ref], idf=True)
     assert ours.precision[0] == pytest.approx(theirs_p, abs=1e-4) and ours.precision[0] > 0.5
     assert ours.f1 == [0.0] and theirs_f == 0.0 and ours.recall == [0.0]  # bert-score: NaN
+
+
+def test_a_device_this_machine_lacks_is_one_clear_error() -> None:
+    import torch
+
+    from harness.errors import ConfigError
+    from harness.metrics._encoder import torch_device
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(
+        ConfigError, match=r"bertscore\.device 'cuda': this machine or torch build has no cuda"
+    ):
+        torch_device("cuda", "bertscore")
+    assert torch_device("auto", "bertscore").type == "cpu"

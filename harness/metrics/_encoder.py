@@ -27,6 +27,29 @@ PACKAGED_LAYERS = 6
 PREFIX_SPACE_TYPES = frozenset({"roberta", "gpt2", "bart", "longformer"})
 """Model types whose byte-level BPE tokenizer bert-score calls with add_prefix_space=True."""
 DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def torch_device(device: str, option: str) -> Any:
+    """The torch device a `device` option names (auto: CUDA when present, else the CPU);
+    one that this machine lacks is a ConfigError, not torch's traceback."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    kind = device.split(":")[0]
+    present = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }
+    if not present.get(kind, True):
+        raise ConfigError(
+            f"{option}.device '{device}': this machine or torch build has no {kind} device; "
+            "use device=cpu (or auto)"
+        )
+    return torch.device(device)
+
+
 PADDED_POSITIONS = frozenset(
     {"roberta", "xlm-roberta", "camembert", "longformer", "roberta-prelayernorm", "data2vec-text"}
 )
@@ -213,9 +236,7 @@ class Encoder:
             raise ConfigError(f"bertscore.device '{device}' is not one of {', '.join(DEVICES)}")
         _set_threads(threads)
         self.spec, self.num_layers, self.batch_size = spec, num_layers, batch_size
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = torch_device(device, "bertscore")
         try:
             config = AutoConfig.from_pretrained(spec.location, local_files_only=True)
             extra = {"add_prefix_space": True} if config.model_type in PREFIX_SPACE_TYPES else {}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.metrics._encoder import PADDED_POSITIONS
+from harness.metrics._encoder import DEVICES, PADDED_POSITIONS, torch_device
 
 ENTAILMENT = "entailment"
 NEUTRAL = "neutral"
@@ -44,7 +44,6 @@ _ALIASES = {
     "hallucinated": CONTRADICTION,
     "hallucination": CONTRADICTION,
 }
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,9 +196,7 @@ class NLIModel:
             raise ConfigError(
                 self._not_classifier(f"it has no trained classifier head (missing {head[0]})")
             )
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = torch_device(device, option)
         self.model = loaded.eval().to(self.device)
         limit = self.tokenizer.model_max_length
         if not limit or limit > 100_000:

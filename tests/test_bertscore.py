@@ -432,3 +432,24 @@ def test_a_device_this_machine_lacks_is_one_clear_error() -> None:
     ):
         torch_device("cuda", "bertscore")
     assert torch_device("auto", "bertscore").type == "cpu"
+
+
+def test_scores_and_run_intervals_stay_within_the_possible_range(default_scorer: object) -> None:
+    """A cosine never exceeds 1 (float error gave F = 1.000000137 for identical texts), and
+    a run's t interval is cut to what the rescaled F can take (2 items gave [-6.8, 7.6])."""
+    from harness.item import Item
+    from harness.scorers.bertscore import BertScoreScorer
+
+    assert isinstance(default_scorer, BertScoreScorer)
+    text = "Paul merson has restarted his row with andros townsend after the tottenham match ."
+    batch = [
+        Example(Item(id="same", input="q", references=(text,)), 0, text),
+        Example(Item(id="other", input="q", references=(text,)), 0, "Completely unrelated words."),
+    ]
+    records = default_scorer.score(batch)
+    assert records[0].value is not None and 1.0 - 1e-6 < records[0].value <= 1.0
+    low, high = default_scorer.metric_range("bertscore") or (None, None)
+    assert low is not None and low < -1.0 and high == 1.0
+    (metric,) = [m for m in default_scorer.aggregate(records) if m.metric == "bertscore"]
+    assert metric.ci_low is not None and metric.ci_high is not None
+    assert low <= metric.ci_low and metric.ci_high <= 1.0

@@ -124,7 +124,7 @@ def greedy_match(
         for block in _blocks(order, hyp_len, ref_len):
             h_emb, h_w, h_valid = gather([hyps[k] for k in block])
             r_emb, r_w, r_valid = gather([refs[k] for k in block])
-            sim = torch.bmm(h_emb, r_emb.transpose(1, 2))
+            sim = torch.bmm(h_emb, r_emb.transpose(1, 2)).clamp_(max=1.0)  # cosines: float
             sim.masked_fill_(~(h_valid[:, :, None] & r_valid[:, None, :]), -2.0)
             p = (sim.max(dim=2).values * h_w).sum(1) / h_w.sum(1)
             r = (sim.max(dim=1).values * r_w).sum(1) / r_w.sum(1)
@@ -220,6 +220,7 @@ class BertScoreModel:
             raise ConfigError(f"bertscore.idf must be true or false, not {idf!r}")
         self.baseline = self._baseline(spec, rescale_with_baseline, baseline_path)
         self.idf = idf
+        self.num_layers = num_layers
         self.encoder = Encoder(
             spec, num_layers, batch_size=batch_size, device=device, bf16=bf16, threads=threads
         )

@@ -72,6 +72,15 @@ class BertScoreScorer(Scorer):
     def settings(self) -> dict[str, Any]:
         return self.model.settings()
 
+    def metric_range(self, metric: str) -> tuple[float, float] | None:
+        """F lies in [-1, 1] (cosines), rescaled with a baseline b in [(-1 - b)/(1 - b), 1]."""
+        if metric != self.name:
+            return None
+        if self.model.baseline is None:
+            return (-1.0, 1.0)
+        b = self.model.baseline.row(self.model.num_layers)[2]
+        return ((-1.0 - b) / (1.0 - b), 1.0)
+
     def score(self, batch: Sequence[Example]) -> list[ScoreRecord]:
         if not batch:
             return []

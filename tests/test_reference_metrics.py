@@ -610,3 +610,26 @@ def test_sentence_splitting_is_linear_in_runs_of_end_marks() -> None:
         "!" * 100_000 + '"' * 100_000,
         "Next",
     ]
+
+
+@pytest.mark.parametrize("name", ["bleu", "chrf", "rouge"])
+def test_a_module_refuses_references_that_mix_strings_and_lists(name: str) -> None:
+    """evaluate fixes the form from the first reference and mangles the others silently
+    (BLEU 81.98 or 36.90 where sacrebleu gives 75.15)."""
+    import evaluate
+
+    from harness.metrics import module_path
+
+    module = evaluate.load(module_path(name))
+    predictions = ["a b c d e", "a b"]
+    for mixed in ([["a b c d e f g"], "a b"], ["a b c d e f g", ["a b", "c"]]):
+        with pytest.raises(ValueError, match="references mix strings and lists"):
+            module.compute(predictions=predictions, references=mixed)
+    listed = module.compute(predictions=predictions, references=[["a b c d e f g"], ["a b"]])
+    plain = module.compute(predictions=predictions, references=["a b c d e f g", "a b"])
+    assert listed == plain
+    if name == "bleu":
+        import sacrebleu
+
+        expected = sacrebleu.corpus_bleu(predictions, [["a b c d e f g", "a b"]]).score
+        assert listed["bleu"] == pytest.approx(expected)

@@ -71,3 +71,22 @@ def as_reference_lists(references: Sequence[Any]) -> list[list[str]]:
 def merged(settings: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """Settings given at load time, overridden by those given to `compute` (not None)."""
     return {**settings, **{k: v for k, v in overrides.items() if v is not None}}
+
+
+class OneReferenceForm:
+    """Mixed into the metric modules: a batch whose references mix strings and lists is
+    refused (evaluate fixes the form from the first one and silently mangles the others: a
+    later string split into characters, a later list turned into its text)."""
+
+    def add_batch(self, *, predictions: Any = None, references: Any = None, **kwargs: Any) -> Any:
+        """Add a batch of predictions and references (evaluate appends the inputs' help)."""
+        if references is not None:
+            kinds = {isinstance(ref, str) for ref in references}
+            if len(kinds) > 1:
+                raise ValueError(
+                    "references mix strings and lists: give every prediction a list of "
+                    "references (or every one a single string)"
+                )
+        return super().add_batch(  # type: ignore[misc]
+            predictions=predictions, references=references, **kwargs
+        )

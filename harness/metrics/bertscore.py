@@ -25,7 +25,12 @@ import evaluate
 
 from harness.errors import ConfigError
 from harness.metrics._bertscore import BertScoreModel
-from harness.metrics._module import as_reference_lists, evaluate_kwargs, reference_features
+from harness.metrics._module import (
+    OneReferenceForm,
+    as_reference_lists,
+    evaluate_kwargs,
+    reference_features,
+)
 
 _DESCRIPTION = """\
 BERTScore (Zhang et al., 2020): greedy matching of contextual token embeddings between a
@@ -64,7 +69,7 @@ SETTINGS = (
 )
 
 
-class Bertscore(evaluate.Metric):
+class Bertscore(OneReferenceForm, evaluate.Metric):
     """BERTScore; the model for each distinct setting is loaded once and kept."""
 
     def __init__(

@@ -13,7 +13,13 @@ from typing import Any
 
 import evaluate
 
-from harness.metrics._module import as_reference_lists, evaluate_kwargs, merged, reference_features
+from harness.metrics._module import (
+    OneReferenceForm,
+    as_reference_lists,
+    evaluate_kwargs,
+    merged,
+    reference_features,
+)
 from harness.metrics._sacrebleu import BleuCore
 
 _OPTIONS = (
@@ -61,7 +67,7 @@ def _core(settings: tuple[tuple[str, Any], ...]) -> BleuCore:
     return BleuCore(**dict(settings))
 
 
-class Bleu(evaluate.Metric):
+class Bleu(OneReferenceForm, evaluate.Metric):
     """sacrebleu BLEU; options given to `evaluate.load(...)` or overridden in `compute`."""
 
     def __init__(

@@ -13,7 +13,13 @@ from typing import Any
 
 import evaluate
 
-from harness.metrics._module import as_reference_lists, evaluate_kwargs, merged, reference_features
+from harness.metrics._module import (
+    OneReferenceForm,
+    as_reference_lists,
+    evaluate_kwargs,
+    merged,
+    reference_features,
+)
 from harness.metrics._sacrebleu import ChrfCore
 
 _OPTIONS = ("char_order", "word_order", "beta", "lowercase", "whitespace", "eps_smoothing")
@@ -51,7 +57,7 @@ def _core(settings: tuple[tuple[str, Any], ...]) -> ChrfCore:
     return ChrfCore(**dict(settings))
 
 
-class Chrf(evaluate.Metric):
+class Chrf(OneReferenceForm, evaluate.Metric):
     """sacrebleu chrF; options given to `evaluate.load(...)` or overridden in `compute`."""
 
     def __init__(

@@ -14,7 +14,13 @@ from typing import Any
 
 import evaluate
 
-from harness.metrics._module import as_reference_lists, evaluate_kwargs, merged, reference_features
+from harness.metrics._module import (
+    OneReferenceForm,
+    as_reference_lists,
+    evaluate_kwargs,
+    merged,
+    reference_features,
+)
 from harness.metrics._rouge import ROUGE_TYPES, RougeCore
 
 _OPTIONS = ("rouge_types", "use_stemmer", "tokenizer", "split_sentences")
@@ -52,7 +58,7 @@ def _core(settings: tuple[tuple[str, Any], ...]) -> RougeCore:
     return RougeCore(**dict(settings))
 
 
-class Rouge(evaluate.Metric):
+class Rouge(OneReferenceForm, evaluate.Metric):
     """rouge-score ROUGE; options given to `evaluate.load(...)` or overridden in `compute`."""
 
     def __init__(

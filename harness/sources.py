@@ -11,6 +11,7 @@ import glob
 import importlib
 import json
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -196,7 +197,7 @@ def _load_file(datasets: Any, builder: str, path: Path, options: dict[str, Any])
     )
 
 
-class FileRows:
+class FileRows(ABC):
     """Rows of several files, read one file after another, so that `locate` can say which
     file a row came from and its own row number there."""
 
@@ -223,8 +224,9 @@ class FileRows:
                 rows += len(next(iter(batch.values()), ()))
                 yield batch
 
+    @abstractmethod
     def _batches(self, path: Path, batch_size: int) -> Iterator[dict[str, list[Any]]]:
-        raise NotImplementedError
+        """One file's rows, `batch_size` at a time, as columns."""
 
 
 class JsonLines(FileRows):

@@ -428,6 +428,9 @@ def _prepare_run(store: Store, options: RunOptions, config: dict[str, Any]) -> s
     """Check a resumed run matches, or make sure a new name is free. Writes nothing."""
     if options.name is not None:
         existing = store.run_named(options.name)
+        taken = store.conn.execute("SELECT 1 FROM runs WHERE id = ?", [options.name]).fetchone()
+        if existing is None and taken:
+            raise ConfigError(f"--name {options.name} is another run's id: choose another name")
         if existing is not None:
             if not options.resume:
                 raise ConfigError(

@@ -397,3 +397,15 @@ def test_items_of_a_run_deleted_while_running_are_not_stored(store: Store) -> No
     with pytest.raises(ConfigError, match="deleted while it was running"):
         store.write_results("r1", [ItemResult(item, (), [Response(text="a")])])
     assert count(store, "SELECT count(*) FROM items") == 0
+
+
+def test_run_lookup_prefers_an_exact_id_and_names_an_ambiguous_reference(store: Store) -> None:
+    from harness.errors import ConfigError
+
+    for run_id, name in (("abcd1111aaaa", "first"), ("abcd2222bbbb", "abcd1111aaaa")):
+        store.create_run({"id": run_id, "name": name, "status": "completed", "created_at": "t"})
+    assert store.get_run("abcd1111aaaa")["name"] == "first"  # the id wins over a name
+    assert store.get_run("first")["id"] == "abcd1111aaaa"
+    assert store.get_run("abcd2")["id"] == "abcd2222bbbb"
+    with pytest.raises(ConfigError, match="'abcd' names more than one run"):
+        store.get_run("abcd")

@@ -212,11 +212,17 @@ class Store:
         return rows[0] if rows else None
 
     def find_run(self, ref: str) -> dict[str, Any] | None:
-        """A run by id, name, or unique id prefix."""
-        rows = list(self.db.query("SELECT * FROM runs WHERE id = ? OR name = ?", [ref, ref]))
-        if not rows and len(ref) >= 4:
-            rows = list(self.db.query("SELECT * FROM runs WHERE id LIKE ?", [ref + "%"]))
-        return rows[0] if len(rows) == 1 else None
+        """A run by id, else name, else unique id prefix (several matches: ConfigError)."""
+        for where, value in (("id = ?", ref), ("name = ?", ref), ("id LIKE ?", ref + "%")):
+            if where.startswith("id LIKE") and len(ref) < 4:
+                break
+            rows = list(self.db.query(f"SELECT * FROM runs WHERE {where}", [value]))
+            if len(rows) > 1:
+                listed = ", ".join(f"{r['id']} ({r['name']})" for r in rows[:5])
+                raise ConfigError(f"'{ref}' names more than one run: {listed}; give a full id")
+            if rows:
+                return rows[0]
+        return None
 
     def get_run(self, ref: str) -> dict[str, Any]:
         run = self.find_run(ref)

@@ -215,15 +215,22 @@ def test_compare_markdown_escapes_everything_from_the_data(db_path: Path) -> Non
     assert "x" * 300 not in md and "…" in md
 
 
+def default_warnings(db: Path) -> list[str]:
+    return list(compare_json(db, "base", "cand", "--by", "category")["warnings"])
+
+
 def test_compare_by_slices_and_fairness(qa_runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    report = compare_json(qa_runs, "base", "cand", "--by", "category")
+    default = compare_json(qa_runs, "base", "cand", "--by", "category")["comparisons"][0]
+    em = next(m for m in default["slices"]["metrics"] if m["metric"] == "exact_match")
+    assert em["fairness"] == {"left_out": ["even", "odd"]}  # both under --min-slice 30
+    report = compare_json(qa_runs, "base", "cand", "--by", "category", "--min-slice", "5")
     slices = report["comparisons"][0]["slices"]
     assert slices["field"] == "category" and slices["groups"] == {"even": 5, "odd": 5}
     em = next(m for m in slices["metrics"] if m["metric"] == "exact_match")
     by_slice = {s["slice"]: s for s in em["slices"]}
     assert by_slice["even"]["candidate"]["value"] == 1.0
     assert by_slice["odd"]["candidate"]["value"] == pytest.approx(0.4)
-    assert by_slice["odd"]["small"] and by_slice["odd"]["n"] == 5
+    assert not by_slice["odd"]["small"] and by_slice["odd"]["n"] == 5
     fairness = em["fairness"]["candidate"]
     assert fairness["lowest"] == "odd" and fairness["highest"] == "even"
     assert fairness["gap"]["value"] == pytest.approx(0.6)
@@ -231,14 +238,15 @@ def test_compare_by_slices_and_fairness(qa_runs: Path, monkeypatch: pytest.Monke
     assert fairness["ratio"]["below_four_fifths"]
     assert em["fairness"]["baseline"]["gap"]["value"] == 0.0
     assert em["fairness"]["gap_change"]["value"] == pytest.approx(0.6)
-    assert any("category=odd has 5 items (< 30)" in w for w in report["warnings"])
+    assert any("category=odd has 5 items (< 30)" in w for w in default_warnings(qa_runs))
     code, out = invoke("compare", "base", "cand", "--db", str(qa_runs), "--by", "categroy")
     assert code == 2
     assert "--by 'categroy'" in out and "fields: category" in out
-    code, out = invoke("compare", "base", "cand", "--db", str(qa_runs), "--by", "category")
+    code, out = invoke("compare", "base", "cand", "--db", str(qa_runs), "--by", "category",
+                       "--min-slice", "5")  # fmt: skip
     assert code == 0 and "fairness across category" in out
     code, md = invoke("compare", "base", "cand", "--db", str(qa_runs), "--by", "category",
-                      "--markdown")  # fmt: skip
+                      "--min-slice", "5", "--markdown")  # fmt: skip
     assert "#### By category" in md and "**Fairness across category**" in md
 
     from harness.compare import slices
@@ -722,3 +730,18 @@ def test_by_reads_any_field_name(db_path: Path, field: str) -> None:
         store.close()
     text = json.dumps(data["slices"])
     assert '"en"' in text and "(missing)" not in text, text[:500]
+
+
+def test_boolean_metadata_slices_read_true_and_false(db_path: Path) -> None:
+    sig = {"judge": "judge|v:1"}
+    items = [
+        {"id": f"i{i}", "metadata": {"flag": i % 3 == 0, "n": i % 2},
+         "scores": [("judge", "score", 0, 0.5, None)]}
+        for i in range(12)
+    ]  # fmt: skip
+    write_run(db_path, "b", items, sig)
+    write_run(db_path, "c", items, sig)
+    groups = compare_json(db_path, "b", "c", "--by", "flag")["comparisons"][0]["slices"]["groups"]
+    assert groups == {"false": 8, "true": 4}
+    groups = compare_json(db_path, "b", "c", "--by", "n")["comparisons"][0]["slices"]["groups"]
+    assert groups == {"0": 6, "1": 6}

@@ -181,8 +181,13 @@ def test_slices_and_fairness_of_each_run(db_path: Path) -> None:
         assert g["value"] == pytest.approx(members.mean())
         assert g["ci_low"] < g["value"] < g["ci_high"]
         assert g["n"] == 30 and g["small"]
+    assert entry["fairness"] is None  # every slice under --min-slice: no fairness figure
+    data = report_of(db_path, ["one"], by="group", resamples=500, min_slice=30)
+    slices = {m["label"]: m for m in data["slices"]["metrics"]}
+    (entry,) = slices["s/value"]["runs"]
     means = {g["slice"]: g["value"] for g in entry["groups"]}
     fairness = entry["fairness"]
+    assert fairness["left_out"] == []
     assert fairness["gap"]["value"] == pytest.approx(max(means.values()) - min(means.values()))
     assert fairness["worst"] == min(means, key=means.__getitem__)
     assert fairness["ratio"] is None

@@ -199,7 +199,8 @@ def print_report(report: dict[str, Any], console: Console) -> None:
                 )
             console.print(
                 _table(
-                    f"fairness across {slices['field']} ({level} CI)",
+                    f"fairness across {slices['field']} ({level} CI; slices of at least "
+                    f"{slices['min_slice']} items with a value)",
                     FAIRNESS_COLUMNS,
                     _fairness_rows(slices, sep="\n"),
                 )
@@ -253,7 +254,12 @@ def markdown_report(report: dict[str, Any]) -> str:
                 lines += [f"**{escape(label(metric))}**", ""]
                 lines += _markdown_table(SLICE_COLUMNS, _slice_rows(metric, slices["min_slice"]))
                 lines.append("")
-            lines += [f"**Fairness across {escape(slices['field'])}**", ""]
+            lines += [
+                f"**Fairness across {escape(slices['field'])}** (slices of at least "
+                f"{slices['min_slice']} items with a value; the gap's interval leans upward: "
+                "it sizes a gap, it does not show one exists)",
+                "",
+            ]
             lines += _markdown_table(FAIRNESS_COLUMNS, _fairness_rows(slices))
             lines.append("")
     if report["warnings"]:

@@ -4,6 +4,9 @@ Per slice and metric: both runs' values and the difference, each with a bootstra
 Per metric and run: the largest gap between groups (highest minus lowest value, with a
 stratified-bootstrap CI) and, for pass/fail metrics, the ratio of the lowest to the
 highest pass rate (disparate-impact style; the four-fifths rule flags ratios under 0.8).
+Only slices of at least --min-slice items count, and never the items without a value. The
+interval of a largest gap leans upward (the maximum of noisy differences): read it as the
+size of the gap if there is one, not as a test that there is one.
 Slices smaller than `min_slice` items are flagged as too small to support a conclusion.
 """
 
@@ -57,14 +60,24 @@ def item_groups(store: Store, run_id: str, run_label: str, field: str) -> dict[s
             f"--by '{field}': no item of run {run_label} has that field; "
             f"fields: {', '.join(fields) or '(the items have no metadata)'}"
         )
-    values = dict(
-        store.conn.execute(
-            "SELECT items.item_id, j.value FROM items, json_each(items.metadata) AS j "
-            "WHERE items.run_id = ? AND json_valid(items.metadata) AND j.key = ?",
-            [run_id, field],
-        ).fetchall()
-    )
-    return {item_id: group_label(value) for item_id, value in values.items()}
+    rows = store.conn.execute(
+        "SELECT items.item_id, j.value, j.type FROM items, json_each(items.metadata) AS j "
+        "WHERE items.run_id = ? AND json_valid(items.metadata) AND j.key = ?",
+        [run_id, field],
+    ).fetchall()
+    # SQLite gives JSON true/false as 1/0: keep them apart from the numbers
+    return {
+        item_id: kind if kind in ("true", "false") else group_label(value)
+        for item_id, value, kind in rows
+    }
+
+
+def fair_groups(names: Sequence[str], sizes: Sequence[int], min_slice: int) -> list[int]:
+    """Indices of the groups fairness figures compare: at least `min_slice` items, and not
+    the items without a value (a 2-item slice, or 'missing', would decide the largest gap
+    and the lowest rate on noise)."""
+    return [k for k, (g, n) in enumerate(zip(names, sizes, strict=True))
+            if n >= min_slice and g != MISSING]  # fmt: skip
 
 
 def slice_labels(store: Store, alignment: Alignment, field: str) -> list[str]:
@@ -136,13 +149,20 @@ def slice_report(
             boot[m.label]["groups"].append(np.array([group], dtype=object))
     for m in paired:
         runs = boot[m.label]
-        if len(runs["groups"]) < 2:
-            continue
         names = [str(g[0]) for g in runs["groups"]]
+        counts = [row["n"] for row in per_metric[m.label]["slices"]]
+        chosen = fair_groups(names, counts, settings.min_slice)
+        left_out = [g for k, g in enumerate(names) if k not in chosen]
+        if left_out:
+            per_metric[m.label]["fairness"]["left_out"] = left_out
+        if len(chosen) < 2:
+            continue
+        names = [names[k] for k in chosen]
         binary = bool(np.isin(np.concatenate([m.base, m.cand]), (0.0, 1.0)).all())
         gaps = {}
         for run in ("baseline", "candidate"):
-            matrix = np.column_stack(runs[run])  # (resamples + 1, groups); last row observed
+            # (resamples + 1, groups); the last row is the observed one
+            matrix = np.column_stack(runs[run])[:, chosen]
             gaps[run] = _fairness(matrix, names, binary, m.higher_is_better, settings)
             per_metric[m.label]["fairness"][run] = gaps[run]["figures"]
         change = gaps["candidate"]["gap"] - gaps["baseline"]["gap"]

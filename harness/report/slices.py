@@ -17,7 +17,7 @@ import numpy as np
 
 from harness.compare.align import MetricKey, RunScores, build_scorer
 from harness.compare.paired import bootstrap_sums, percentile_interval
-from harness.compare.slices import MAX_GROUPS, MISSING, item_groups
+from harness.compare.slices import MAX_GROUPS, MISSING, fair_groups, item_groups
 from harness.errors import ConfigError
 from harness.report.items import metric_label
 from harness.scorers.base import Scorer
@@ -89,6 +89,7 @@ def run_slices(
     out: dict[str, dict[str, Any]] = {}
     boot: dict[MetricKey, list[np.ndarray]] = {key: [] for key in keys}
     present: dict[MetricKey, list[str]] = {key: [] for key in keys}
+    counts: dict[MetricKey, list[int]] = {key: [] for key in keys}
     for g_index, group in enumerate(names):
         members = np.flatnonzero(labels == group)
         # metrics scored on the same items share one bootstrap draw
@@ -120,14 +121,19 @@ def run_slices(
                 )
                 boot[key].append(np.append(resampled, observed))
                 present[key].append(group)
+                counts[key].append(n)
     for key in keys:
-        if len(present[key]) >= 2:
-            matrix = np.column_stack(boot[key])
+        chosen = fair_groups(present[key], counts[key], min_slice)
+        if len(chosen) >= 2:
+            matrix = np.column_stack(boot[key])[:, chosen]
             values = run.metrics[key].values
             binary = bool(np.isin(values[np.isfinite(values)], (0.0, 1.0)).all())
-            out[metric_label(*key)]["fairness"] = fairness(
-                matrix, present[key], binary, lower.get(key, False), confidence
-            )
+            figures = fairness(
+                matrix, [present[key][k] for k in chosen], binary, lower.get(key, False),
+                confidence,
+            )  # fmt: skip
+            figures["left_out"] = [g for k, g in enumerate(present[key]) if k not in chosen]
+            out[metric_label(*key)]["fairness"] = figures
     return out
 
 

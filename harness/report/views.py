@@ -219,8 +219,10 @@ def slices_section(report: dict[str, Any]) -> Section | None:
             Table(
                 ["metric", "run", "worst slice", "best slice", "largest gap", "min/max rate"],
                 fairness,
-                caption=f"gap = highest - lowest slice value ({level} stratified-bootstrap CI); "
-                "min/max rate for pass/fail metrics, flagged under the four-fifths rule",
+                caption=f"gap = highest - lowest slice value ({level} stratified-bootstrap CI, "
+                "which leans upward: it sizes a gap, it does not show one exists); min/max "
+                "rate for pass/fail metrics, flagged under the four-fifths rule; only slices "
+                f"of at least {slices['min_slice']} items with a value count",
             )
         )
     return Section("slices", f"Slices by {field_name}", blocks)

@@ -573,6 +573,9 @@ def test_the_summary_counts_the_errors_it_does_not_show(
     )
     assert result.exit_code == 0, result.output
     assert result.stdout.count("error item") == 5 and "... and 3 more failed" in result.stdout
+    listed = runner.invoke(app, ["runs", "list", "--db", str(db_path), "--json"])
+    (row,) = json.loads(listed.stdout)
+    assert (row["items"], row["failed_items"]) == (10, 8)
 
 
 @pytest.mark.usefixtures("fake_registered")

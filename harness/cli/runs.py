@@ -26,6 +26,12 @@ def list_runs(db: DbOption = DEFAULT_DB, json_output: JsonOption = False) -> Non
     try:
         runs = store.list_runs()
         counts = dict(store.conn.execute("SELECT run_id, count(*) FROM items GROUP BY run_id"))
+        failed = dict(
+            store.conn.execute(
+                "SELECT run_id, count(DISTINCT item_id) FROM responses WHERE error IS NOT NULL "
+                "GROUP BY run_id"
+            )
+        )
     finally:
         store.close()
     rows = [
@@ -36,6 +42,7 @@ def list_runs(db: DbOption = DEFAULT_DB, json_output: JsonOption = False) -> Non
             "model": r["model"],
             "dataset": r["dataset"],
             "items": counts.get(r["id"], 0),
+            "failed_items": failed.get(r["id"], 0),
             "n_items": r["n_items"],
             "created_at": r["created_at"],
         }
@@ -45,7 +52,7 @@ def list_runs(db: DbOption = DEFAULT_DB, json_output: JsonOption = False) -> Non
         typer.echo(json.dumps(rows, indent=2))
         return
     table = Table(title=f"runs in {escape(str(db))}")
-    for column in ("id", "name", "status", "model", "dataset", "items", "created"):
+    for column in ("id", "name", "status", "model", "dataset", "items", "failed", "created"):
         table.add_column(column)
     for row in rows:
         table.add_row(
@@ -55,6 +62,7 @@ def list_runs(db: DbOption = DEFAULT_DB, json_output: JsonOption = False) -> Non
             escape(str(row["model"])),
             escape(str(row["dataset"])),
             f"{row['items']}/{row['n_items']}",
+            str(row["failed_items"]),
             row["created_at"],
         )
     console.print(table)

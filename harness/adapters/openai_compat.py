@@ -188,6 +188,7 @@ class OpenAIAdapter(Adapter):
         self._chat_url = ""
         self._headers: dict[str, str] = {}
         self._proxy: str | None = None
+        self._sent_key: str | None = None
 
     def _api_key(self) -> str:
         """The key from the environment, checked for what an HTTP header cannot carry (a
@@ -294,9 +295,9 @@ class OpenAIAdapter(Adapter):
             payload = await self._post_aiohttp(body)
         else:
             payload = await self._post_sdk(body)
-        key = self._secret()
-        if key and key.encode() in payload:  # a server that echoes the key in a 200 reply
-            payload = payload.replace(key.encode(), b"***")
+        key = self._secret().encode()
+        if key and key in payload:  # a server that echoes the key in a 200 reply
+            payload = payload.replace(key, b"***")
         return parse_completion(payload)
 
     async def _post_aiohttp(self, body: dict[str, Any]) -> bytes:
@@ -318,9 +319,12 @@ class OpenAIAdapter(Adapter):
         return payload
 
     def _secret(self) -> str:
-        """The API key sent, when long enough to be told apart from ordinary text."""
-        key = (os.environ.get(self.options.api_key_env) or "").strip()
-        return key if len(key) >= 8 else ""
+        """The API key sent, when long enough to be told apart from ordinary text (read
+        from the environment once: every reply is checked for it)."""
+        if self._sent_key is None:
+            key = (os.environ.get(self.options.api_key_env) or "").strip()
+            self._sent_key = key if len(key) >= 8 else ""
+        return self._sent_key
 
     def _redact(self, message: str) -> str:
         """A server's error text without the API key (some echo the key they rejected)."""

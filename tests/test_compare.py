@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+import scipy.stats
 from typer.testing import CliRunner
 
 from harness import registry
@@ -232,8 +233,13 @@ def test_compare_by_slices_and_fairness(qa_runs: Path, monkeypatch: pytest.Monke
     assert by_slice["odd"]["candidate"]["value"] == pytest.approx(0.4)
     assert not by_slice["odd"]["small"] and by_slice["odd"]["n"] == 5
     fairness = em["fairness"]["candidate"]
-    assert fairness["lowest"] == "odd" and fairness["highest"] == "even"
+    assert fairness["worst"] == "odd" and fairness["best"] == "even"
+    assert fairness["values"] == {"even": 1.0, "odd": pytest.approx(0.4)}
     assert fairness["gap"]["value"] == pytest.approx(0.6)
+    # two slices of a 0/1 metric: shuffling labels is Fisher's exact test (5/5 vs 2/5)
+    fisher_p = scipy.stats.fisher_exact([[5, 0], [2, 3]]).pvalue
+    assert fairness["gap"]["p_value"] == pytest.approx(fisher_p, abs=0.04)
+    assert em["fairness"]["baseline"]["gap"]["p_value"] == 1.0  # no gap at all
     assert fairness["ratio"]["value"] == pytest.approx(0.4)
     assert fairness["ratio"]["below_four_fifths"]
     assert em["fairness"]["baseline"]["gap"]["value"] == 0.0

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.stats
 
 from harness import registry
 from harness.compare import Settings, compare_runs
@@ -25,6 +26,7 @@ from harness.scorers.toxicity.aggregates import flagged_rate
 from harness.stats import mean_ci, wilson_interval
 from harness.store.db import Store, now
 from tests.test_compare import ScriptedAdapter, invoke, write_run
+from tests.test_fairness import largest_gap_of_means
 
 PAYLOAD = "<script>document.title='pwned';document.body.append('PWNED')</script>"
 IMG_PAYLOAD = '<img src=x onerror="document.title=1">'
@@ -191,6 +193,13 @@ def test_slices_and_fairness_of_each_run(db_path: Path) -> None:
     assert fairness["gap"]["value"] == pytest.approx(max(means.values()) - min(means.values()))
     assert fairness["worst"] == min(means, key=means.__getitem__)
     assert fairness["ratio"] is None
+    by_group = [values[[i for i in range(90) if groups[i % 3] == g]] for g in groups]
+    scipy_p = scipy.stats.permutation_test(
+        by_group, largest_gap_of_means, permutation_type="independent",
+        alternative="greater", n_resamples=20000, vectorized=True, rng=1,
+    ).pvalue  # fmt: skip
+    error = 4 * np.sqrt(scipy_p * (1 - scipy_p) / 500) + 0.005  # 500 shuffles in the report
+    assert fairness["gap"]["p_value"] == pytest.approx(scipy_p, abs=error)
     (binary,) = slices["p/pass"]["runs"]
     rates = {g["slice"]: g["value"] for g in binary["groups"]}
     assert binary["fairness"]["ratio"]["value"] == pytest.approx(

@@ -120,9 +120,10 @@ def _fairness_rows(slices: dict[str, Any], sep: str = " ") -> Iterator[list[str]
             yield [
                 label(metric),
                 run,
-                f"{figures['lowest']}: {num(figures['values'][figures['lowest']])}",
-                f"{figures['highest']}: {num(figures['values'][figures['highest']])}",
+                f"{figures['worst']}: {num(figures['values'][figures['worst']])}",
+                f"{figures['best']}: {num(figures['values'][figures['best']])}",
                 with_ci(figures["gap"], sep=sep),
+                p_text(figures["gap"]["p_value"]),
                 ratio_text,
             ]
         if "gap_change" in fairness:
@@ -133,10 +134,19 @@ def _fairness_rows(slices: dict[str, Any], sep: str = " ") -> Iterator[list[str]
                 "",
                 with_ci(fairness["gap_change"], signed=True, sep=sep),
                 "",
+                "",
             ]
 
 
-FAIRNESS_COLUMNS = ("metric", "run", "lowest group", "highest group", "largest gap", "min/max rate")
+FAIRNESS_COLUMNS = (
+    "metric",
+    "run",
+    "worst slice",
+    "best slice",
+    "largest gap",
+    "p (any gap)",
+    "min/max rate",
+)
 SLICE_COLUMNS = ("slice", "n", "baseline", "candidate", "difference")
 REGRESSION_COLUMNS = ("item", "baseline", "candidate", "delta", "input", "candidate response")
 
@@ -199,7 +209,8 @@ def print_report(report: dict[str, Any], console: Console) -> None:
                 )
             console.print(
                 _table(
-                    f"fairness across {slices['field']} ({level} CI; slices of at least "
+                    f"fairness across {slices['field']} ({level} CI, leaning upward; p: "
+                    "permutation test of 'no slice differs'; slices of at least "
                     f"{slices['min_slice']} items with a value)",
                     FAIRNESS_COLUMNS,
                     _fairness_rows(slices, sep="\n"),
@@ -256,8 +267,9 @@ def markdown_report(report: dict[str, Any]) -> str:
                 lines.append("")
             lines += [
                 f"**Fairness across {escape(slices['field'])}** (slices of at least "
-                f"{slices['min_slice']} items with a value; the gap's interval leans upward: "
-                "it sizes a gap, it does not show one exists)",
+                f"{slices['min_slice']} items with a value; the gap's interval leans upward "
+                "and sizes a gap; p tests whether any slice differs, by shuffling slice "
+                "labels)",
                 "",
             ]
             lines += _markdown_table(FAIRNESS_COLUMNS, _fairness_rows(slices))

@@ -31,7 +31,8 @@ class Resampled:
         return self.cand_value - self.base_value
 
 
-def _columns(metric: PairedMetric) -> tuple[np.ndarray, np.ndarray]:
+def run_columns(metric: PairedMetric) -> tuple[np.ndarray, np.ndarray]:
+    """Both runs' per-item columns: values (n, 1), or a corpus metric's statistics."""
     if metric.corpus is not None and metric.base_stats is not None:
         assert metric.cand_stats is not None
         return metric.base_stats, metric.cand_stats
@@ -65,7 +66,7 @@ def resample_metrics(
         spans, base_parts, cand_parts = [], [], []
         offset = 0
         for i in members:
-            base, cand = _columns(metrics[i])
+            base, cand = run_columns(metrics[i])
             spans.append((offset, offset + base.shape[1]))
             offset += base.shape[1]
             base_parts.append(base)

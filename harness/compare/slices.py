@@ -5,21 +5,23 @@ Per metric and run: the largest gap between groups (highest minus lowest value, 
 stratified-bootstrap CI) and, for pass/fail metrics, the ratio of the lowest to the
 highest pass rate (disparate-impact style; the four-fifths rule flags ratios under 0.8).
 Only slices of at least --min-slice items count, and never the items without a value. The
-interval of a largest gap leans upward (the maximum of noisy differences): read it as the
-size of the gap if there is one, not as a test that there is one.
+interval of a largest gap leans upward (the maximum of noisy differences): it sizes the gap;
+whether there is one at all is the permutation test's p-value (`harness.compare.fairness`).
 Slices smaller than `min_slice` items are flagged as too small to support a conclusion.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from harness.compare.align import Alignment, PairedMetric
+from harness.compare.fairness import gap_figures, gap_p_values, shuffle_count
 from harness.compare.paired import percentile_interval
-from harness.compare.resample import resample_metrics
+from harness.compare.resample import metric_value, resample_metrics, run_columns
 from harness.errors import ConfigError
 from harness.store.db import Store
 
@@ -147,25 +149,35 @@ def slice_report(
             boot[m.label]["baseline"].append(np.append(r.base_boot, r.base_value))
             boot[m.label]["candidate"].append(np.append(r.cand_boot, r.cand_value))
             boot[m.label]["groups"].append(np.array([group], dtype=object))
+    tested: dict[str, list[str]] = {}
     for m in paired:
-        runs = boot[m.label]
-        names = [str(g[0]) for g in runs["groups"]]
+        names = [str(g[0]) for g in boot[m.label]["groups"]]
         counts = [row["n"] for row in per_metric[m.label]["slices"]]
         chosen = fair_groups(names, counts, settings.min_slice)
         left_out = [g for k, g in enumerate(names) if k not in chosen]
         if left_out:
             per_metric[m.label]["fairness"]["left_out"] = left_out
-        if len(chosen) < 2:
+        if len(chosen) >= 2:
+            tested[m.label] = [names[k] for k in chosen]
+    p_values, shuffles = _gap_tests([m for m in paired if m.label in tested], labels, tested,
+                                    settings)  # fmt: skip
+    for m in paired:
+        if m.label not in tested:
             continue
-        names = [names[k] for k in chosen]
+        names = tested[m.label]
+        runs = boot[m.label]
         binary = bool(np.isin(np.concatenate([m.base, m.cand]), (0.0, 1.0)).all())
         gaps = {}
         for run in ("baseline", "candidate"):
             # (resamples + 1, groups); the last row is the observed one
-            matrix = np.column_stack(runs[run])[:, chosen]
-            gaps[run] = _fairness(matrix, names, binary, m.higher_is_better, settings)
-            per_metric[m.label]["fairness"][run] = gaps[run]["figures"]
-        change = gaps["candidate"]["gap"] - gaps["baseline"]["gap"]
+            matrix = np.column_stack(runs[run])[:, [str(g[0]) in names for g in runs["groups"]]]
+            gaps[run], figures = gap_figures(
+                matrix, names, binary=binary, lower_is_better=not m.higher_is_better,
+                confidence=settings.confidence, p_value=p_values[m.label, run],
+                shuffles=shuffles[m.label],
+            )  # fmt: skip
+            per_metric[m.label]["fairness"][run] = figures
+        change = gaps["candidate"] - gaps["baseline"]
         low, high = percentile_interval(change[:-1], settings.confidence)
         per_metric[m.label]["fairness"]["gap_change"] = {
             "value": float(change[-1]),
@@ -181,35 +193,39 @@ def slice_report(
     }
 
 
-def _fairness(
-    matrix: np.ndarray,
-    names: Sequence[str],
-    binary: bool,
-    higher_is_better: bool,
+def _gap_tests(
+    paired: Sequence[PairedMetric],
+    labels: np.ndarray,
+    tested: dict[str, list[str]],
     settings: Settings,
-) -> dict[str, Any]:
-    """Largest gap (and pass-rate ratio for binary metrics) per resample and observed."""
-    observed = matrix[-1]
-    with np.errstate(invalid="ignore"):
-        gap = np.nanmax(matrix, axis=1) - np.nanmin(matrix, axis=1)
-    low_group, high_group = int(np.nanargmin(observed)), int(np.nanargmax(observed))
-    gap_low, gap_high = percentile_interval(gap[:-1], settings.confidence)
-    figures: dict[str, Any] = {
-        "values": {name: float(v) for name, v in zip(names, observed, strict=True)},
-        "lowest": names[low_group],
-        "highest": names[high_group],
-        "gap": {"value": float(gap[-1]), "ci_low": gap_low, "ci_high": gap_high},
-        "ratio": None,
-    }
-    if binary:
-        rates = matrix if higher_is_better else 1 - matrix
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.nanmin(rates, axis=1) / np.nanmax(rates, axis=1)
-        ratio_low, ratio_high = percentile_interval(ratio[:-1], settings.confidence)
-        figures["ratio"] = {
-            "value": float(ratio[-1]) if np.isfinite(ratio[-1]) else None,
-            "ci_low": ratio_low,
-            "ci_high": ratio_high,
-            "below_four_fifths": bool(np.isfinite(ratio[-1]) and ratio[-1] < 0.8),
-        }
-    return {"gap": gap, "figures": figures}
+) -> tuple[dict[tuple[str, str], float | None], dict[str, int]]:
+    """Each run's permutation p-value of "no slice differs", per metric; metrics scored
+    on the same items share their shuffles."""
+    sets: dict[bytes, list[PairedMetric]] = {}
+    for m in paired:
+        sets.setdefault(m.positions.tobytes(), []).append(m)
+    p_values: dict[tuple[str, str], float | None] = {}
+    shuffles: dict[str, int] = {}
+    for members in sets.values():
+        names = tested[members[0].label]
+        item_slices = labels[members[0].positions]
+        keep = np.isin(item_slices, names)
+        parts, metrics, offset = [], [], 0
+        for m in members:
+            for columns in run_columns(m):
+                parts.append(columns[keep])
+                span = slice(offset, offset + columns.shape[1])
+                metrics.append((span, functools.partial(metric_value, m)))
+                offset += columns.shape[1]
+        count = shuffle_count(settings.trials or settings.resamples, int(keep.sum()))
+        found = gap_p_values(
+            np.hstack(parts),
+            np.searchsorted(names, item_slices[keep].astype(str)),
+            metrics,
+            count,
+            [settings.seed, 0],
+        )
+        for k, m in enumerate(members):
+            p_values[m.label, "baseline"], p_values[m.label, "candidate"] = found[2 * k : 2 * k + 2]
+            shuffles[m.label] = count
+    return p_values, shuffles

@@ -3,27 +3,28 @@
 Every run is sliced on its own items (a comparison's paired per-slice differences come from
 `harness.compare`). Per group, one bootstrap draw over the group's items serves every
 metric; corpus metrics (BLEU, chrF) are recomputed from the group's summed statistics.
-Fairness per metric: the largest gap between groups (highest minus lowest, with a
-stratified-bootstrap CI) and, for pass/fail metrics, the ratio of the lowest to the highest
-pass rate (the four-fifths rule flags ratios under 0.8).
+Fairness per metric (`harness.compare.fairness`): the largest gap between groups (highest
+minus lowest, with a stratified-bootstrap CI and a permutation p-value for "no slice
+differs") and, for pass/fail metrics, the ratio of the lowest to the highest pass rate (the
+four-fifths rule flags ratios under 0.8).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from harness.compare.align import MetricKey, RunScores, build_scorer
+from harness.compare.fairness import gap_figures, gap_p_values, shuffle_count
 from harness.compare.paired import bootstrap_sums, percentile_interval
 from harness.compare.slices import MAX_GROUPS, MISSING, fair_groups, item_groups
 from harness.errors import ConfigError
 from harness.report.items import metric_label
 from harness.scorers.base import Scorer
 from harness.store.db import Store
-
-FOUR_FIFTHS = 0.8
 
 
 def run_groups(store: Store, run: RunScores, field: str) -> np.ndarray:
@@ -122,54 +123,58 @@ def run_slices(
                 boot[key].append(np.append(resampled, observed))
                 present[key].append(group)
                 counts[key].append(n)
+    tested: dict[MetricKey, list[str]] = {}
     for key in keys:
         chosen = fair_groups(present[key], counts[key], min_slice)
         if len(chosen) >= 2:
-            matrix = np.column_stack(boot[key])[:, chosen]
-            values = run.metrics[key].values
-            binary = bool(np.isin(values[np.isfinite(values)], (0.0, 1.0)).all())
-            figures = fairness(
-                matrix, [present[key][k] for k in chosen], binary, lower.get(key, False),
-                confidence,
-            )  # fmt: skip
-            figures["left_out"] = [g for k, g in enumerate(present[key]) if k not in chosen]
-            out[metric_label(*key)]["fairness"] = figures
+            tested[key] = [present[key][k] for k in chosen]
+    p_values, shuffles = _gap_tests(run, labels, tested, corpus, resamples, seed)
+    for key, names in tested.items():
+        chosen = [k for k, g in enumerate(present[key]) if g in names]
+        matrix = np.column_stack(boot[key])[:, chosen]
+        values = run.metrics[key].values
+        binary = bool(np.isin(values[np.isfinite(values)], (0.0, 1.0)).all())
+        _, figures = gap_figures(
+            matrix, names, binary=binary, lower_is_better=lower.get(key, False),
+            confidence=confidence, p_value=p_values[key], shuffles=shuffles[key],
+        )  # fmt: skip
+        figures["left_out"] = [g for g in present[key] if g not in names]
+        out[metric_label(*key)]["fairness"] = figures
     return out
 
 
-def fairness(
-    matrix: np.ndarray,
-    names: Sequence[str],
-    binary: bool,
-    lower_is_better: bool,
-    confidence: float,
-) -> dict[str, Any]:
-    """Largest gap between groups (and, for pass/fail metrics, the min/max rate ratio).
-
-    `matrix` is (resamples + 1, groups): bootstrap rows, then the observed row.
-    """
-    observed = matrix[-1]
-    with np.errstate(invalid="ignore"):
-        gap = np.nanmax(matrix, axis=1) - np.nanmin(matrix, axis=1)
-    low, high = percentile_interval(gap[:-1], confidence)
-    worst = int(np.nanargmax(observed) if lower_is_better else np.nanargmin(observed))
-    best = int(np.nanargmin(observed) if lower_is_better else np.nanargmax(observed))
-    figures: dict[str, Any] = {
-        "worst": names[worst],
-        "best": names[best],
-        "gap": {"value": float(gap[-1]), "ci_low": low, "ci_high": high},
-        "ratio": None,
-    }
-    if binary:
-        rates = 1 - matrix if lower_is_better else matrix
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.nanmin(rates, axis=1) / np.nanmax(rates, axis=1)
-        r_low, r_high = percentile_interval(ratio[:-1], confidence)
-        value = float(ratio[-1]) if np.isfinite(ratio[-1]) else None
-        figures["ratio"] = {
-            "value": value,
-            "ci_low": r_low,
-            "ci_high": r_high,
-            "below_four_fifths": value is not None and value < FOUR_FIFTHS,
-        }
-    return figures
+def _gap_tests(
+    run: RunScores,
+    labels: np.ndarray,
+    tested: dict[MetricKey, list[str]],
+    corpus: dict[MetricKey, Scorer],
+    resamples: int,
+    seed: int,
+) -> tuple[dict[MetricKey, float | None], dict[MetricKey, int]]:
+    """Per metric, the permutation p-value of "no slice differs"; metrics scored on the
+    same items of the same slices share their shuffles."""
+    sets: dict[tuple[bytes, tuple[str, ...]], list[MetricKey]] = {}
+    for key, names in tested.items():
+        values = run.metrics[key].values
+        items = np.flatnonzero(np.isin(labels, names) & np.isfinite(values))
+        sets.setdefault((items.tobytes(), tuple(names)), []).append(key)
+    p_values: dict[MetricKey, float | None] = {}
+    shuffles: dict[MetricKey, int] = {}
+    for (raw, slice_names), members in sets.items():
+        items = np.frombuffer(raw, dtype=np.intp)
+        columns, spans = _columns(run, members, corpus)
+        metrics = [
+            (slice(start, stop), functools.partial(_values, key, corpus))
+            for key, (start, stop) in zip(members, spans, strict=True)
+        ]
+        count = shuffle_count(resamples, int(items.size))
+        found = gap_p_values(
+            np.nan_to_num(columns[items]),
+            np.searchsorted(slice_names, labels[items].astype(str)),
+            metrics,
+            count,
+            [seed, 0],
+        )
+        for key, p in zip(members, found, strict=True):
+            p_values[key], shuffles[key] = p, count
+    return p_values, shuffles

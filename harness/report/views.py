@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.compare.render import num, with_ci
+from harness.compare.render import num, p_text, with_ci
 
 CORRECTIONS = {"holm": "Holm-Bonferroni", "bh": "Benjamini-Hochberg"}
 Estimate = dict[str, Any]
@@ -174,6 +174,7 @@ def fairness_rows(metric: dict[str, Any]) -> Iterable[list[str]]:
             figures["worst"],
             figures["best"],
             est(figures["gap"]),
+            p_text(figures["gap"].get("p_value")),
             ratio_text,
         ]
 
@@ -217,10 +218,20 @@ def slices_section(report: dict[str, Any]) -> Section | None:
         blocks.append(Heading(f"Fairness across {field_name}"))
         blocks.append(
             Table(
-                ["metric", "run", "worst slice", "best slice", "largest gap", "min/max rate"],
+                [
+                    "metric",
+                    "run",
+                    "worst slice",
+                    "best slice",
+                    "largest gap",
+                    "p (any gap)",
+                    "min/max rate",
+                ],
                 fairness,
                 caption=f"gap = highest - lowest slice value ({level} stratified-bootstrap CI, "
-                "which leans upward: it sizes a gap, it does not show one exists); min/max "
+                "which leans upward: it sizes a gap, it does not show one exists); p = "
+                "permutation test of 'no slice differs' (slice labels shuffled across items, "
+                "uncorrected for the number of metrics); min/max "
                 "rate for pass/fail metrics, flagged under the four-fifths rule; only slices "
                 f"of at least {slices['min_slice']} items with a value count",
             )

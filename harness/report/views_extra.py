@@ -74,8 +74,8 @@ def _comparison_slices(comparison: dict[str, Any]) -> list[Block]:
         gaps.append(
             [
                 label(metric),
-                est(base.get("gap")),
-                est(cand.get("gap")),
+                _gap_text(base.get("gap")),
+                _gap_text(cand.get("gap")),
                 est(fairness["gap_change"], signed=True),
             ]
         )
@@ -92,7 +92,8 @@ def _comparison_slices(comparison: dict[str, Any]) -> list[Block]:
             Table(
                 ["metric", "baseline gap", "candidate gap", "gap change"],
                 gaps,
-                caption=f"largest gap between {field_name} slices, and how it changed",
+                caption=f"largest gap between {field_name} slices (p: permutation test of "
+                "'no slice differs'), and how it changed",
             )
         )
     return blocks
@@ -491,3 +492,9 @@ def human_section(report: dict[str, Any]) -> Section | None:
     if not blocks:
         return None
     return Section("humans", "Human agreement", blocks)
+
+
+def _gap_text(gap: dict[str, Any] | None) -> str:
+    if gap is None:
+        return "-"
+    return f"{est(gap)} (p {p_text(gap.get('p_value'))})"

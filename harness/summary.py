@@ -84,13 +84,16 @@ def finalize_run(
     accounting: Accounting | None = None,
     timing: dict[str, Any] | None = None,
 ) -> None:
-    """Aggregate scores, record stats (and this session's timing), mark the run completed."""
+    """Aggregate scores, record stats (and this session's timing), and mark the run
+    completed, or failed where every item ended in an error (nothing to read as a result)."""
     aggregate_scores(store, run_id, scorers)
     stats = response_stats(store, run_id)
     if accounting is not None:
         stats["calls"] = asdict(accounting)
     stats.update(timing or {})
-    store.update_run(run_id, status="completed", finished_at=now(), stats=dumps(stats))
+    nothing_scored = stats["items"] > 0 and stats["failed_items"] == stats["items"]
+    status = "failed" if nothing_scored else "completed"
+    store.update_run(run_id, status=status, finished_at=now(), stats=dumps(stats))
 
 
 def run_summary(store: Store, ref: str) -> dict[str, Any]:

@@ -369,6 +369,28 @@ def test_retry_errors_redoes_only_failed_items(
 
 
 @pytest.mark.usefixtures("fake_registered")
+def test_a_run_with_every_item_failed_is_failed_until_retried(
+    qa_file: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes import FakeAdapter
+
+    monkeypatch.setattr(FakeAdapter, "failing_ids", {f"q{i}" for i in range(10)})
+    args = ["run", str(qa_file), "--model", "fake", "--scorers", "exact_match",
+            "--db", str(db_path), "--name", "down", "--json"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["status"] == "failed"
+    code, out = invoke("gate", "down", "--baseline", "down", "--metric", "exact_match",
+                       "--max-drop", "0.1", "--db", str(db_path))  # fmt: skip
+    assert code == 2 and "failed" in out, out
+    monkeypatch.setattr(FakeAdapter, "failing_ids", set())
+    result = runner.invoke(app, [*args, "--retry-errors"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "completed" and summary["metrics"][0]["n"] == 10
+
+
+@pytest.mark.usefixtures("fake_registered")
 def test_scorer_options_reach_the_scorer_and_its_signature(qa_file: Path, db_path: Path) -> None:
     summary = run_json(
         str(qa_file),

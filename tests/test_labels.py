@@ -738,6 +738,11 @@ def test_compare_says_how_a_missing_metric_can_be_had(
         "run", str(qa_file), "--model", "fake", "--db", str(db_path), "--name", "e", "--no-progress"
     )
     assert code == 1 and "10 of 10 items ended in an error" in out, out
+    store = Store(db_path)
+    try:
+        assert store.get_run("e")["status"] == "failed"  # no result to read
+    finally:
+        store.close()
     code, out = invoke("compare", "r1", "r2", "e", "--db", str(db_path), "--json")
     assert code == 0, out
     reasons = [s["reason"] for c in json.loads(out)["comparisons"] for s in c["skipped"]]

@@ -402,6 +402,24 @@ def test_cli_errors_and_overwriting(run_db: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "y").exists() and not (tmp_path / "z").exists()
 
 
+def test_item_means_of_an_unfinished_run_keep_to_the_metric_range(db_path: Path) -> None:
+    """Without a stored aggregate the interval is cut where the scorer's values end, as
+    run_metrics would be (token F1 lies in [0, 1])."""
+    values = [1.0, 1.0, 0.95, 1.0, 0.9]
+    items = [
+        {"id": f"i{i}", "scores": [("token_f1", "token_f1", 0, v, None)]}
+        for i, v in enumerate(values)
+    ]
+    write_run(db_path, "open", items, {"token_f1": "token_f1|v:1"})
+    figures = report_of(db_path, ["open"])["metrics"][0]["runs"]["open"]
+    assert figures["source"] == "item means"
+    assert mean_ci(values)[2] > 1  # a t interval past the largest F1
+    assert (figures["value"], figures["ci_low"], figures["ci_high"]) == pytest.approx(
+        mean_ci(values, bounds=(0.0, 1.0))
+    )
+    assert figures["ci_high"] == 1.0
+
+
 def test_json_format_is_the_report_data(run_db: Path) -> None:
     code, text = invoke("report", "cand", "--format", "json", "--db", str(run_db))
     assert code == 0, text

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from harness import __version__
-from harness.compare.align import MetricKey, RunScores, load_runs, scorer_class
+from harness.compare.align import MetricKey, RunScores, build_scorer, load_runs, scorer_class
 from harness.errors import ConfigError
 from harness.report import extras
 from harness.report.items import (
@@ -187,7 +187,7 @@ def summary_metrics(
         if key in stored:
             continue
         values = scores.values[np.isfinite(scores.values)]
-        mean, low, high = mean_ci(values.tolist())
+        mean, low, high = mean_ci(values.tolist(), bounds=_value_range(run, key))
         rows.append(
             {
                 "scorer": key[0],
@@ -204,6 +204,15 @@ def summary_metrics(
             }
         )
     return rows
+
+
+def _value_range(run: RunScores, key: MetricKey) -> tuple[float, float] | None:
+    """The range the metric's values lie in, as the run's scorer declares it (None where
+    the scorer is not installed here or cannot be built with the run's options)."""
+    try:
+        return build_scorer(run, key[0]).metric_range(key[1])
+    except Exception:  # an unbuildable scorer only costs the interval its cut
+        return None
 
 
 def run_section(

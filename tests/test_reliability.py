@@ -88,9 +88,13 @@ def wait_for_items(db: Path, at_least: int, timeout: float = 60.0) -> int:
     raise AssertionError(f"fewer than {at_least} items stored in {timeout}s")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize(
+    "signals",
+    [[signal.SIGKILL], [signal.SIGINT], [signal.SIGTERM], [signal.SIGINT, signal.SIGINT]],
+    ids=["kill", "ctrl-c", "term", "ctrl-c-twice"],
+)
 def test_killed_run_resumes_with_every_item_exactly_once(
-    tmp_path: Path, db_path: Path, sig: signal.Signals
+    tmp_path: Path, db_path: Path, signals: list[signal.Signals]
 ) -> None:
     n = 400
     data = dataset(tmp_path, n)
@@ -119,10 +123,14 @@ def test_killed_run_resumes_with_every_item_exactly_once(
             harness_cli(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         stored = wait_for_items(db_path, 40)
-        process.send_signal(sig)
+        for sig in signals:  # a second Ctrl-C lands while the first one's cleanup runs
+            process.send_signal(sig)
         _, err = process.communicate(timeout=60)
         assert stored < n
-        if sig in (signal.SIGINT, signal.SIGTERM):  # SIGTERM stops a run as Ctrl-C does
+        if len(signals) == 2:
+            assert process.returncode == 130 and "Traceback" not in err, err
+            assert "--resume" in err
+        elif sig in (signal.SIGINT, signal.SIGTERM):  # SIGTERM stops a run as Ctrl-C does
             assert process.returncode == 130
             assert "--name killed --resume" in err
         else:

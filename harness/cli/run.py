@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
+import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -29,6 +30,8 @@ from harness.cli.options import (
     split_names,
 )
 from harness.store.db import DEFAULT_DB
+
+T = TypeVar("T")
 
 
 def run(
@@ -164,8 +167,8 @@ def run(
         judge_temperature=judge_temperature,
         judge_seed=judge_seed,
     )
-    with run_progress(progress and err_console.is_terminal) as on_progress, _term_as_interrupt():
-        run_row = asyncio.run(execute(options, on_progress))
+    with run_progress(progress and err_console.is_terminal) as on_progress:
+        run_row = _run_interruptibly(execute(options, on_progress))
     store = Store(db)
     try:
         summary = run_summary(store, run_row["id"])
@@ -187,15 +190,48 @@ def run(
         sys.exit(1)  # nothing was scored: a script must not take this run for a result
 
 
-@contextlib.contextmanager
-def _term_as_interrupt() -> Iterator[None]:
-    """SIGTERM (sent by `timeout`, containers, CI) stops a run as Ctrl-C does: what finished
-    is stored, the run is marked interrupted and `--resume` continues it."""
+def _run_interruptibly(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run the evaluation; the first Ctrl-C (or SIGTERM, as sent by `timeout`, containers
+    and CI) cancels it, so what finished is stored and the run is marked interrupted. A
+    second one while that cleanup runs quits at once: every stored item is committed
+    already, so nothing is lost, and `--resume` continues the run as after a kill."""
     if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+        return asyncio.run(coroutine)
+    main: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = []
+    interrupts = 0
+
+    async def tracked() -> T:
+        task = asyncio.current_task()
+        assert task is not None
+        main.append((asyncio.get_running_loop(), task))
+        return await coroutine
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if not main:
+            raise KeyboardInterrupt
+        if interrupts == 1:
+            loop, task = main[0]
+            loop.call_soon_threadsafe(task.cancel)
+            return
+        from harness.cli.render import err_console
+
+        err_console.show_cursor(True)
+        sys.stderr.write(
+            "\ninterrupted again: quitting now; every item stored so far is kept, and "
+            "`harness runs list` names the run to continue with --name NAME --resume\n"
+        )
+        sys.stderr.flush()
+        os._exit(130)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        return asyncio.run(tracked())
+    except asyncio.CancelledError:
+        if interrupts:  # cancelled before the run could record the interruption
+            raise KeyboardInterrupt from None
+        raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.compare.render import num, p_text, with_ci
+from harness.compare.render import FAIRNESS_COLUMNS, num, p_text, with_ci
 
 CORRECTIONS = {"holm": "Holm-Bonferroni", "bh": "Benjamini-Hochberg"}
 Estimate = dict[str, Any]
@@ -218,15 +218,7 @@ def slices_section(report: dict[str, Any]) -> Section | None:
         blocks.append(Heading(f"Fairness across {field_name}"))
         blocks.append(
             Table(
-                [
-                    "metric",
-                    "run",
-                    "worst slice",
-                    "best slice",
-                    "largest gap",
-                    "p (any gap)",
-                    "min/max rate",
-                ],
+                list(FAIRNESS_COLUMNS),
                 fairness,
                 caption=f"gap = highest - lowest slice value ({level} stratified-bootstrap CI, "
                 "which leans upward: it sizes a gap, it does not show one exists); p = "

@@ -35,7 +35,7 @@ from harness.errors import ConfigError, RunInterrupted
 from harness.pipeline import Pipeline, Tally
 from harness.scorers.base import Scorer
 from harness.store.db import Store, StoreCache, dumps, now
-from harness.summary import finalize_run
+from harness.summary import aggregate_scores, finalize_run
 from harness.templates import PromptTemplate
 
 
@@ -531,6 +531,7 @@ async def _stream(
             tally = await pipeline.run(dataset)
     except (asyncio.CancelledError, KeyboardInterrupt) as exc:
         store.update_run(run_id, status="interrupted")
+        aggregate_scores(store, run_id, scorers)  # run figures of the items stored so far
         name = store.get_run(run_id)["name"]
         raise RunInterrupted(
             f"interrupted: {store.count_items(run_id)} of {total} items stored; to continue, "

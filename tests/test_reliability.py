@@ -133,6 +133,10 @@ def test_killed_run_resumes_with_every_item_exactly_once(
         elif sig in (signal.SIGINT, signal.SIGTERM):  # SIGTERM stops a run as Ctrl-C does
             assert process.returncode == 130
             assert "--name killed --resume" in err
+            interrupted = run_summary(Store(db_path), "killed")
+            assert interrupted["status"] == "interrupted"
+            (metric,) = interrupted["metrics"]  # figures of what was stored
+            assert metric["n"] == counts(db_path)[0] and metric["value"] == 1.0
         else:
             assert process.returncode == -signal.SIGKILL
         before = counts(db_path)

@@ -65,12 +65,17 @@ def example(response: str, *samples: str, item_id: str = "a", context: str | Non
 def test_sentences_and_sample_sentences_need_no_downloaded_data() -> None:
     assert sentences("Dr. Smith lives in Paris. He was born in 1950!\n1. yes") == [
         "Dr. Smith lives in Paris.",
-        "He was born in 1950!",
-        "1. yes",
+        "He was born in 1950! 1. yes",  # a last fragment joins the sentence before it
     ]
-    # a sample's short fragments are not compared against (SelfCheckGPT keeps > 3 tokens)
-    assert sample_sentences("Sure! The tower is 330 m tall.") == ["The tower is 330 m tall."]
-    assert sample_sentences("Sure!") == ["Sure!"]
+    # fragments under 4 tokens (list markers, "Sure!") join the sentence after them, in a
+    # response and in a sample alike, so a response matches copies of itself
+    assert sentences("1. Paris is the capital.\n2. Eiffel designed it.") == [
+        "1. Paris is the capital.",
+        "2. Eiffel designed it.",
+    ]
+    assert sample_sentences("Sure! The tower is 330 m tall.") == ["Sure! The tower is 330 m tall."]
+    assert sentences("Sure!") == sample_sentences("Sure!") == ["Sure!"]
+    assert sentences("  ") == [] and sample_sentences("") == [""]
     assert word_tokens("It's 3.5 km, isn't it?") == ["it's", "3.5", "km", ",", "isn't", "it", "?"]
 
 
@@ -296,6 +301,10 @@ def test_selfcheck_bertscore_is_the_same_in_a_batch_and_alone(
         assert a.value == pytest.approx(b.value, abs=1e-5)
     assert together[2].value == pytest.approx(0.0, abs=1e-5)  # identical samples
     assert together[2].label == "ok"
+    for listed in ("1. Paris is the capital of France.\n2. Gustave Eiffel designed the tower.",
+                   "Sure! Paris is the capital of France."):  # fmt: skip
+        copies = bertscore_selfcheck.score([example(listed, listed, listed)])[0]
+        assert copies.value == pytest.approx(0.0, abs=1e-5) and copies.label == "ok", copies
     # 1 - F1 of a sentence with itself came out at -4.6e-08 for this one before F1 was capped
     summary = (
         "Paul merson has restarted his row with andros townsend after the tottenham midfielder "

@@ -30,8 +30,8 @@ class NgramModel:
         self.tokens = 0
 
     def add(self, text: str) -> None:
-        """Count the n-grams of every sentence of `text`."""
-        for sentence in sentences(text):
+        """Count the n-grams of every sentence of `text` (as split, fragments too)."""
+        for sentence in sentences(text, min_tokens=1):
             tokens = word_tokens(sentence)
             self.vocabulary.update(tokens)
             self.tokens += len(tokens)

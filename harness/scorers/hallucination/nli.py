@@ -21,7 +21,7 @@ from harness.errors import ConfigError
 from harness.scorers.base import Example, ScoreRecord
 from harness.scorers.hallucination.aggregate import RATE, HallucinationScorer
 from harness.scorers.hallucination.grounding import grounding, missing, source_requires
-from harness.scorers.hallucination.sentences import sentences, word_tokens
+from harness.scorers.hallucination.sentences import sentences
 
 ENTAILMENT_METRIC = "nli_entailment"
 CONTRADICTION_METRIC = "nli_contradiction"
@@ -36,7 +36,7 @@ class NLIScorer(HallucinationScorer):
     """
 
     name = "nli"
-    version = "1"
+    version = "2"  # 2: short fragments join a sentence (1 scored them alone)
     primary: ClassVar[str] = ENTAILMENT_METRIC
     higher_is_worse: ClassVar[bool] = False
     lower_is_better: ClassVar[frozenset[str]] = frozenset({CONTRADICTION_METRIC, RATE})
@@ -83,7 +83,7 @@ class NLIScorer(HallucinationScorer):
         plans: list[tuple[Example, str | None, list[str], str | None]] = []
         for example in batch:
             context, which = grounding(example.item, self.source)
-            main = [s for s in sentences(example.response) if word_tokens(s)]
+            main = sentences(example.response)
             plans.append((example, which, main, context))
             if context is not None and main:
                 premises.extend([context] * len(main))

@@ -66,7 +66,7 @@ class SelfCheck(HallucinationScorer):
     """
 
     name = "selfcheck"
-    version = "1"
+    version = "2"  # 2: short fragments join a sentence (1 scored them alone)
     per_item = True
     uses_judge: ClassVar[bool] = True
     """Receives `--judge` etc. (used by method=prompt only)."""
@@ -228,7 +228,7 @@ class SelfCheck(HallucinationScorer):
                     why += f" (empty: sample {', '.join(empty)})"
                 records.append(self._unscored(example, why))
                 continue
-            main = [s for s in sentences(example.response) if word_tokens(s)]
+            main = sentences(example.response)
             if not main:
                 records.append(self._unscored(example, "the response is empty"))
                 continue

@@ -12,8 +12,8 @@ import re
 
 from harness.metrics._tokenize import split_sentences
 
-MIN_SAMPLE_TOKENS = 4
-"""SelfCheckGPT keeps a sample's sentences of more than 3 tokens (it compares against them)."""
+MIN_SENTENCE_TOKENS = 4
+"""SelfCheckGPT compares with a sample's sentences of more than 3 tokens."""
 
 _WORD = re.compile(r"\w+(?:['\u2019.-]\w+)*|[^\w\s]")
 
@@ -24,20 +24,38 @@ def word_tokens(text: str, *, lowercase: bool = True) -> list[str]:
     return [t.lower() for t in tokens] if lowercase else tokens
 
 
-def sentences(text: str) -> list[str]:
-    """The sentences of a response, in order (none for an empty one)."""
-    return split_sentences(text)
+def sentences(text: str, min_tokens: int = MIN_SENTENCE_TOKENS) -> list[str]:
+    """The sentences of a response, in order (none for an empty one).
 
-
-def sample_sentences(text: str, min_tokens: int = MIN_SAMPLE_TOKENS) -> list[str]:
-    """The sentences of a sample that a main sentence is compared with.
-
-    Sentences of fewer than `min_tokens` tokens are left out (list markers, "Sure!"), as
-    SelfCheckGPT does; a sample with none left counts as one sentence, the whole text
-    (empty for an empty sample).
+    A fragment of fewer than `min_tokens` tokens (a list marker "1.", "Sure!", "No.") joins
+    the sentence after it, and a last one the sentence before: nothing is scored alone that
+    no sentence of a sample could match, and no word is dropped. (SelfCheckGPT drops such
+    fragments from the samples only, so a response "1. X" scored against copies of itself
+    would look inconsistent.) A response of only fragments is one sentence.
     """
-    found = [s for s in split_sentences(text) if len(word_tokens(s)) >= min_tokens]
-    return found or [text.strip()]
+    found: list[str] = []
+    pending = ""
+    for sentence in split_sentences(text):
+        if not word_tokens(sentence):
+            continue
+        sentence = f"{pending} {sentence}" if pending else sentence
+        if len(word_tokens(sentence)) < min_tokens:
+            pending = sentence
+            continue
+        found.append(sentence)
+        pending = ""
+    if pending:
+        if found:
+            found[-1] = f"{found[-1]} {pending}"
+        else:
+            found.append(pending)
+    return found
 
 
-__all__ = ["MIN_SAMPLE_TOKENS", "sample_sentences", "sentences", "word_tokens"]
+def sample_sentences(text: str) -> list[str]:
+    """The sentences of a sample that a main sentence is compared with: split as the main
+    response is; an empty sample counts as one empty sentence."""
+    return sentences(text) or [text.strip()]
+
+
+__all__ = ["MIN_SENTENCE_TOKENS", "sample_sentences", "sentences", "word_tokens"]

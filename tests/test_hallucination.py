@@ -89,6 +89,11 @@ def test_sentences_and_sample_sentences_need_no_downloaded_data() -> None:
         ("The context is about France. Answer: yes", True),
         ('{"supported": false}', False),
         ("Yes. There is no mention of a second tower.", True),
+        ("No, no one would say so.", False),
+        ("No. The claim is not supported; the context supports only X.", False),
+        ("Yes, the sentence is fully supported.", True),
+        ("Yes, no doubt.", True),
+        ("No.\nThe context never mentions it.", False),
         ('{"verdict": "no"} {"verdict": "no", "reasoning": "again"}', False),
     ],
 )
@@ -108,6 +113,14 @@ def test_yes_no_replies_are_read(text: str, value: bool) -> None:
         "yes/no",
         "Yes, but no.",
         '{"verdict": "yes"} then {"verdict": "no"}',
+        "Yes? No? Hard to tell.",
+        "yes\nno",
+        "Yes; no.",
+        "No, wait, yes.",
+        "No-one can tell.",
+        "Yes, the sentence is not supported.",
+        "Yes, it isn't supported by the context.",
+        "No, the sentence is supported.",
     ],
 )
 def test_unreadable_yes_no_replies_give_none(text: str) -> None:

@@ -71,8 +71,18 @@ _NO = frozenset(
 )  # fmt: skip
 _VERDICT_KEYS = ("verdict", "answer", "supported", "label", "result")
 _CLAIM_KEYS = ("claim", "text", "statement")
-_LEADING = re.compile(r"^[\s*_\"'`>#\-]*(yes|no)\b", re.IGNORECASE)
-_LABELLED = re.compile(r"(?i)\b(?:answer|verdict)\b[\s*_\"':=]*(yes|no)\b")
+_ANSWER = r"(yes|no)\b(?![-'\u2019]\w)(?!\s+one\b)"
+"""yes/no as an answer, not "no-one", "no one"."""
+_LEADING = re.compile(rf"^[\s*_\"'`>#\-]*{_ANSWER}", re.IGNORECASE)
+_LABELLED = re.compile(rf"(?i)\b(?:answer|verdict)\b[\s*_\"':=]*{_ANSWER}")
+_STANDING = re.compile(rf"(?im)\b{_ANSWER}(?=[\s*_\"'`)]*(?:[.!?;,:]|$))")
+"""A yes/no standing as an answer of its own ("No?", "yes." or at a line's end), not a
+word of a phrase ("no mention")."""
+_SUPPORT = re.compile(
+    r"(?i)(\bnot\s+(?:\w+ly\s+)?|n't\s+(?:\w+ly\s+)?|\bnever\s+|\bun)?supported\b"
+)
+"""'supported' and its negations, e.g. 'not directly supported', "isn't supported"."""
+_FIRST_SENTENCE = re.compile(r"^[\W_]*([^.!?\n]*)")
 _JOINED = r"\W{0,3}(?:or|and|but|/)\W{0,3}"
 _BOTH = re.compile(rf"(?i)(?:yes{_JOINED}no|no{_JOINED}yes)\b")
 """Both answers in one breath ("Yes or No", "yes/no", "Yes, but no"): not a verdict."""
@@ -133,7 +143,9 @@ def parse_yes_no(text: str | None) -> YesNo:
     """Yes/No from a reply: a JSON verdict/answer key, else a leading or labelled yes/no.
 
     A reply that gives both answers (JSON objects that disagree, "Yes or No", "yes/no",
-    "Yes, but no": often an echo of the question) is unreadable, never a verdict.
+    "Yes, but no": often an echo of the question; "Yes? No?", "No, wait, yes."), or whose
+    first sentence says the opposite ("Yes, it is not supported"), is unreadable, never a
+    verdict.
     """
     if text is None or not text.strip():
         return YesNo(None, "empty reply")
@@ -157,7 +169,14 @@ def parse_yes_no(text: str | None) -> YesNo:
         return YesNo(None, "no yes/no answer found in the reply")
     if _BOTH.match(text, match.start(1)):
         return YesNo(None, "the reply answers both yes and no (an echo of the question?)")
-    return YesNo(match.group(1).lower() == "yes")
+    value = match.group(1).lower() == "yes"
+    rest = text[match.end() :]
+    if any((m.group(1).lower() == "yes") != value for m in _STANDING.finditer(rest)):
+        return YesNo(None, "the reply answers both yes and no")
+    said = _SUPPORT.search(_FIRST_SENTENCE.match(rest).group(1))  # type: ignore[union-attr]
+    if said is not None and (said.group(1) is None) != value:
+        return YesNo(None, f"the reply answers {match.group(1)} but says '{said.group(0)}'")
+    return YesNo(value)
 
 
 def parse_claims(text: str | None) -> tuple[list[str] | None, str | None]:

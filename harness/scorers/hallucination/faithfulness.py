@@ -82,7 +82,7 @@ class Faithfulness(HallucinationScorer):
     """
 
     name = "faithfulness"
-    version = "1"
+    version = "2"  # 2: self-contradicting yes/no replies are unreadable
     uses_judge: ClassVar[bool] = True
     primary: ClassVar[str] = "faithfulness"
     higher_is_worse: ClassVar[bool] = False

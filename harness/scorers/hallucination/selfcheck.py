@@ -66,7 +66,7 @@ class SelfCheck(HallucinationScorer):
     """
 
     name = "selfcheck"
-    version = "2"  # 2: short fragments join a sentence (1 scored them alone)
+    version = "2"  # 2: fragments join a sentence; self-contradicting verdicts unreadable
     per_item = True
     uses_judge: ClassVar[bool] = True
     """Receives `--judge` etc. (used by method=prompt only)."""

@@ -125,6 +125,49 @@ def test_not_a_classifier_or_missing_says_so(tmp_path: Path) -> None:
         NLIScorer()
 
 
+def test_a_base_model_without_architectures_is_refused_in_one_line(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Its head would be random: said before any label question, with no load report."""
+    from transformers import BertConfig, BertModel
+
+    base = tmp_path / "base"
+    BertModel(
+        BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                   intermediate_size=32)
+    ).save_pretrained(base)  # fmt: skip
+    config = json.loads((base / "config.json").read_text())
+    config.pop("architectures", None)
+    (base / "config.json").write_text(json.dumps(config))
+    capfd.readouterr()
+    with pytest.raises(ConfigError, match="no trained classifier head"):
+        NLIModel(str(base))
+    out, err = capfd.readouterr()
+    assert "LOAD REPORT" not in out + err and "missing" not in (out + err).lower()
+
+
+def test_a_folder_without_tokenizer_files_is_refused(tmp_path: Path) -> None:
+    folder = build_nli_model(tmp_path / "m", bias=BIAS)
+    for path in folder.iterdir():
+        if path.name.startswith(("tokenizer", "vocab", "special_tokens")):
+            path.unlink()
+    with pytest.raises(ConfigError, match=r"tokenizer has \d+ tokens for a model of 29.*files"):
+        NLIModel(str(folder))
+    from harness.metrics._encoder import Encoder, resolve_encoder
+
+    with pytest.raises(ConfigError, match=r"BERTScore encoder .* tokenizer has \d+ tokens"):
+        Encoder(resolve_encoder(str(folder)), num_layers=1)
+
+
+def test_max_length_must_fit_the_model(tmp_path: Path) -> None:
+    folder = build_nli_model(tmp_path / "m", bias=BIAS)
+    with pytest.raises(ConfigError, match=r"max_length=1000 is more than .* reads \(64 tokens\)"):
+        NLIModel(str(folder), max_length=1000)
+    with pytest.raises(ConfigError, match="max_length must be at least 8 tokens, not -1"):
+        NLIModel(str(folder), max_length=-1)
+    assert NLIModel(str(folder), max_length=32).max_length == 32
+
+
 def test_nli_scorer_scores_each_sentence_against_the_context(tmp_path: Path) -> None:
     folder = build_nli_model(tmp_path / "m", bias=BIAS)
     p = softmax(BIAS)  # contradiction, neutral, entailment

@@ -160,17 +160,36 @@ def _set_threads(threads: int | None) -> None:
 
 
 @contextlib.contextmanager
-def _quiet_loading() -> Iterator[None]:
-    """No "Loading weights" progress bar on the terminal (it would cut into CLI output)."""
+def quiet_loading() -> Iterator[None]:
+    """No "Loading weights" progress bar or load report on the terminal while a model
+    loads (they would cut into CLI output; what matters is checked and said in one line)."""
     from transformers.utils import logging as hf_logging
 
     shown = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
     try:
         yield
     finally:
+        hf_logging.set_verbosity(verbosity)
         if shown:
             hf_logging.enable_progress_bar()
+
+
+MIN_VOCABULARY = 100
+
+
+def check_tokenizer(tokenizer: Any, config: Any, what: str) -> None:
+    """Refuse a tokenizer built without vocabulary files (a folder holding only config.json
+    and weights gets one of a few special tokens, and every word would read as unknown)."""
+    size, expected = len(tokenizer), int(getattr(config, "vocab_size", 0) or 0)
+    if size < min(MIN_VOCABULARY, expected):
+        raise ConfigError(
+            f"{what}: its tokenizer has {size} tokens for a model of {expected}: the folder "
+            "lacks the tokenizer files (tokenizer.json, or vocab.txt / sentencepiece model "
+            "with tokenizer_config.json); copy them from the checkpoint the model came from"
+        )
 
 
 def _cut_layers(model: Any, num_layers: int) -> tuple[Any, bool]:
@@ -243,10 +262,11 @@ class Encoder:
             self.tokenizer = AutoTokenizer.from_pretrained(
                 spec.location, use_fast=True, local_files_only=True, **extra
             )
-            with _quiet_loading():
+            with quiet_loading():
                 model = AutoModel.from_pretrained(spec.location, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot load BERTScore encoder '{spec.name}': {exc}") from exc
+        check_tokenizer(self.tokenizer, config, f"BERTScore encoder '{spec.name}'")
         self.model, self.hidden_states = _cut_layers(model, num_layers)
         self.model.eval().to(self.device)
         self.bf16 = self._resolve_bf16(bf16)

@@ -14,14 +14,23 @@ length-sorted batches.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.metrics._encoder import DEVICES, PADDED_POSITIONS, torch_device
+from harness.metrics._encoder import (
+    DEVICES,
+    PADDED_POSITIONS,
+    check_tokenizer,
+    quiet_loading,
+    torch_device,
+)
 
+MIN_LENGTH = 8
+"""Fewest tokens a (premise, hypothesis) pair may be cut to: its special tokens and a few
+words."""
 ENTAILMENT = "entailment"
 NEUTRAL = "neutral"
 CONTRADICTION = "contradiction"
@@ -82,20 +91,6 @@ def resolve_model(model: str, option: str) -> str:
         f"{option}=/path/to/folder holding an NLI classifier (config.json, weights, "
         "tokenizer), e.g. a DeBERTa-MNLI checkpoint"
     )
-
-
-@contextlib.contextmanager
-def _quiet_loading() -> Iterator[None]:
-    """No "Loading weights" progress bar on the terminal (it would cut into CLI output)."""
-    from transformers.utils import logging as hf_logging
-
-    shown = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if shown:
-            hf_logging.enable_progress_bar()
 
 
 def _canonical(label: str) -> str | None:
@@ -177,10 +172,13 @@ class NLIModel:
             a.endswith("ForSequenceClassification") for a in architectures
         ):
             raise ConfigError(self._not_classifier(f"its config names {', '.join(architectures)}"))
-        self.labels = label_map(config, labels, model, f"{option}.labels")
+        if max_length is not None and max_length < MIN_LENGTH:
+            raise ConfigError(
+                f"{option}.max_length must be at least {MIN_LENGTH} tokens, not {max_length}"
+            )
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)
-            with _quiet_loading():
+            with quiet_loading():
+                self.tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)
                 loaded, info = AutoModelForSequenceClassification.from_pretrained(
                     location, local_files_only=True, output_loading_info=True
                 )
@@ -196,6 +194,8 @@ class NLIModel:
             raise ConfigError(
                 self._not_classifier(f"it has no trained classifier head (missing {head[0]})")
             )
+        check_tokenizer(self.tokenizer, config, f"NLI model '{model}'")
+        self.labels = label_map(config, labels, model, f"{option}.labels")
         self.device = torch_device(device, option)
         self.model = loaded.eval().to(self.device)
         limit = self.tokenizer.model_max_length
@@ -203,6 +203,11 @@ class NLIModel:
             limit = getattr(config, "max_position_embeddings", 512) or 512
             if config.model_type in PADDED_POSITIONS:  # positions start after the pad id
                 limit -= int(getattr(config, "pad_token_id", 1) or 1) + 1
+        if max_length is not None and max_length > limit:
+            raise ConfigError(
+                f"{option}.max_length={max_length} is more than the NLI model '{model}' "
+                f"reads ({limit} tokens)"
+            )
         self.max_length = int(max_length or limit)
         self.batch_size = batch_size
         self.model_type = str(config.model_type)

@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -28,6 +28,9 @@ import numpy as np
 from harness.errors import ConfigError, DataError
 from harness.item import EITHER_GROUNDING, Item
 from harness.sources import Source, load_source, locate, read_error
+
+Needs = Iterable[str] | Mapping[str, Sequence[str]]
+"""Item fields every row must have, or each mapped to the scorers that need it."""
 
 INPUT_NAMES = ("input", "prompt", "question", "query", "instruction", "text")
 REFERENCE_NAMES = (
@@ -130,22 +133,19 @@ class Dataset:
         path, own = locate(row)
         return f"row {own}" if path == self.path else f"{path} row {own}"
 
-    def validate(
-        self, *, needs: Iterable[str] = (), placeholders: Iterable[str] = ()
-    ) -> DatasetInfo:
+    def validate(self, *, needs: Needs = (), placeholders: Iterable[str] = ()) -> DatasetInfo:
         """Check every row in one streaming pass (see `_validate`)."""
         try:
             return self._validate(needs=needs, placeholders=placeholders)
         except DataError as exc:
             raise self._located(exc) from exc
 
-    def _validate(
-        self, *, needs: Iterable[str] = (), placeholders: Iterable[str] = ()
-    ) -> DatasetInfo:
+    def _validate(self, *, needs: Needs = (), placeholders: Iterable[str] = ()) -> DatasetInfo:
         """Check every row in one streaming pass; raise the first problem as a DataError.
 
         `needs`: item fields every row must have: "reference", "context", or
-        "context|reference" (either one, as grounded scorers with source=auto need).
+        "context|reference" (either one, as grounded scorers with source=auto need); a
+        mapping names the scorers that need each, for the error.
         `placeholders`: metadata fields a prompt template names; a row without a value for
         one would be sent a prompt with a hole in it.
         """
@@ -154,13 +154,14 @@ class Dataset:
         need_ref = bool(wanted & {"reference", "references"})
         need_ctx = "context" in wanted
         need_either = EITHER_GROUNDING in wanted and not (need_ref or need_ctx)
+        who = needs if isinstance(needs, Mapping) else {}
         if need_ref and not self.mapping.references:
-            raise self._missing_column("reference", "--reference-field")
+            raise self._missing_column("reference", "--reference-field", who)
         if need_ctx and not self.mapping.context:
-            raise self._missing_column("context", "--context-field")
+            raise self._missing_column("context", "--context-field", who)
         if need_either and not (self.mapping.context or self.mapping.references):
             raise self._missing_column(
-                "context or reference", "--context-field or --reference-field"
+                EITHER_GROUNDING, "--context-field or --reference-field", who
             )
         keys = array("Q")  # 8 bytes an id: duplicates are found after the pass
         digest = hashlib.sha256()
@@ -282,14 +283,22 @@ class Dataset:
         texts = (self._text(v, n, column) for v in values)
         return [t for t in texts if t is not None]
 
-    def _missing_column(self, field: str, option: str) -> DataError:
-        columns = ", ".join(self.columns)
-        return DataError(
-            f"a scorer needs a {field} but no {field} column was found (columns: {columns});"
-            f" name it with {option}",
-            path=self.path,
-            field=field,
+    def _missing_column(
+        self, need: str, option: str, who: Mapping[str, Sequence[str]]
+    ) -> DataError:
+        field = "context or reference" if need == EITHER_GROUNDING else need
+        scorers = [name for name in who.get(need, ()) if name]
+        subject = " and ".join(scorers) if scorers else "a scorer"
+        message = (
+            f"{subject} {'need' if len(scorers) > 1 else 'needs'} a {field} but no {field} "
+            f"column was found (columns: {', '.join(self.columns)}); name it with {option}"
         )
+        if need == "context" and self.mapping.references:
+            names = scorers or ["SCORER"]
+            message += ", or check the responses against the reference answers with " + " ".join(
+                f"--scorer-option {name}.source=reference" for name in names
+            )
+        return DataError(message, path=self.path, field=field)
 
     def _check_duplicates(self, keys: array[int]) -> None:
         """Raise for the first repeated id, if any (64-bit id hashes sorted with numpy)."""

@@ -379,7 +379,8 @@ async def execute(
     needed = max((scorer.min_samples for scorer in scorers), default=1)
     if needed > options.samples:
         raise ConfigError(f"the scorers need --samples {needed} or more (got {options.samples})")
-    info = dataset.validate(needs=needs, placeholders=template.placeholders())
+    needed_by = {need: sorted(s.name for s in scorers if need in s.requires) for need in needs}
+    info = dataset.validate(needs=needed_by, placeholders=template.placeholders())
     fit_corpus(scorers, (item.references for item in dataset))
     sample_params = sample_parameters(options)
     config = {

@@ -593,10 +593,25 @@ def test_grounded_scorer_without_context_fails_at_start(
         "run", str(bare), "--model", "sampledfake", "--scorers", "faithfulness",
         "--judge", "hallujudge:json", *options, "--db", str(db_path), "--no-progress",
     )  # fmt: skip
-    assert code == 2 and f"needs a {missing}" in out
+    assert code == 2 and f"faithfulness needs a {missing}" in out
     assert len(out.strip().splitlines()) == 1
     assert not HalluJudge.calls
     assert not db_path.exists() or not _rows(db_path, "SELECT * FROM runs")
+
+
+@pytest.mark.usefixtures("hallu_registered")
+def test_a_dataset_with_only_references_points_at_the_source_option(
+    tmp_path: Path, db_path: Path
+) -> None:
+    rows = [{"id": "a", "question": "Hi?", "answer": "Hello."}]
+    data = write_jsonl(tmp_path / "ref.jsonl", rows)
+    code, out = invoke(
+        "run", str(data), "--model", "sampledfake", "--scorers", "faithfulness",
+        "--judge", "hallujudge:json", "--db", str(db_path), "--no-progress",
+    )  # fmt: skip
+    assert code == 2 and len(out.strip().splitlines()) == 1
+    assert "faithfulness needs a context" in out
+    assert "--scorer-option faithfulness.source=reference" in out
 
 
 @pytest.mark.usefixtures("hallu_registered")

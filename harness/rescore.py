@@ -37,6 +37,7 @@ def rescore_run(
     run_id = str(run["id"])
     scorers = make_scorers(names, options, judge)
     _check_needs(store, run_id, scorers)
+    _check_samples(run, scorers)
     start_scorers(scorers)  # an unreachable judge fails here, before any work
     fit_corpus(scorers, (item.references for item, _ in store.iter_results(run_id)))
     store.start_staging()
@@ -83,6 +84,19 @@ def _check_needs(store: Store, run_id: str, scorers: Sequence[Scorer]) -> None:
                     f"scorer '{scorer.name}' needs a {wanted}, and item "
                     f"'{missing[0]}' of this run has none"
                 )
+
+
+def _check_samples(run: Any, scorers: Sequence[Scorer]) -> None:
+    """Rescoring draws no responses: the run must hold the samples the scorers need."""
+    config = json.loads(run["config"]) if run["config"] else {}
+    have = int(config.get("samples") or 1)
+    needed = max((scorer.min_samples for scorer in scorers), default=1)
+    if needed > have:
+        raise ConfigError(
+            f"the scorers need --samples {needed} or more, and run {run['name']} was run "
+            f"with --samples {have}; rescoring draws no new samples: ask the scorer for "
+            f"fewer, or run again with --samples {needed}"
+        )
 
 
 def _write(store: Store, run_id: str, batch: list[ItemResult], scorers: Sequence[Scorer]) -> None:

@@ -536,6 +536,12 @@ def test_run_selfcheck_bertscore_labels_items_and_reports_the_rate(
     assert rate["value"] == 0.5 and rate["n"] == 2
     assert (rate["ci_low"], rate["ci_high"]) == pytest.approx(wilson_interval(1, 2))
     assert "method:bertscore" in rate["signature"]
+    # rescoring draws no samples: asking for more than the run has is refused up front
+    name = json.loads(out)["name"]
+    code, text = invoke("score", name, "--scorers", "selfcheck", "--scorer-option",
+                        "selfcheck.samples=5", "--db", str(db_path))  # fmt: skip
+    assert code == 2 and "--samples 6" in text and "--samples 4" in text, text
+    assert {r["item_id"]: r for r in _rows(db_path, "SELECT * FROM scores")} == scores
 
 
 @pytest.mark.usefixtures("hallu_registered")

@@ -76,6 +76,12 @@ def test_sentences_and_sample_sentences_need_no_downloaded_data() -> None:
     assert sample_sentences("Sure! The tower is 330 m tall.") == ["Sure! The tower is 330 m tall."]
     assert sentences("Sure!") == sample_sentences("Sure!") == ["Sure!"]
     assert sentences("  ") == [] and sample_sentences("") == [""]
+    # unspaced scripts: each kana or ideograph counts, so short CJK sentences stay apart
+    assert sentences("北京是中国的首都。月球是奶酪做的。") == [
+        "北京是中国的首都。",
+        "月球是奶酪做的。",
+    ]
+    assert sentences("好的！北京是中国的首都。") == ["好的！ 北京是中国的首都。"]
     assert word_tokens("It's 3.5 km, isn't it?") == ["it's", "3.5", "km", ",", "isn't", "it", "?"]
 
 
@@ -189,11 +195,19 @@ def test_unigram_model_matches_hand_counts() -> None:
 
 def test_bigram_model_with_add_k_smoothing() -> None:
     model = NgramModel(n=2, k=1.0)
-    model.add("Cats purr. Cats sleep.")
-    # P(purr | cats) = (1 + 1) / (2 + 1 * (|{cats, purr, sleep, .}| + 1))
-    assert model.logprob(("cats", "purr")) == pytest.approx(math.log(2 / 7))
-    assert model.logprob(("<s>", "cats")) == pytest.approx(math.log(3 / 7))
-    assert model.sentence("Cats purr.")[1] == pytest.approx(-math.log(2 / 7))
+    model.add("Cats purr a lot. Cats sleep a lot.")
+    # P(purr | cats) = (1 + 1) / (2 + 1 * (|{cats, purr, sleep, a, lot, .}| + 1))
+    assert model.logprob(("cats", "purr")) == pytest.approx(math.log(2 / 9))
+    assert model.logprob(("<s>", "cats")) == pytest.approx(math.log(3 / 9))
+    assert model.sentence("Cats purr a lot.")[1] == pytest.approx(-math.log(2 / 9))
+
+
+def test_ngram_model_counts_the_sentences_it_scores() -> None:
+    """A fragment joined to its sentence ("1. Paris ...") brings its n-grams along: a
+    response scored against copies of itself sees only n-grams the model has counted."""
+    listed = "1. Paris is the capital of France.\n2. Gustave Eiffel designed the tower."
+    result = ngram_scores(sentences(listed), listed, [listed, listed], 2, 0.0)
+    assert all(math.isfinite(v) for v in result.max + result.avg), result
 
 
 def test_selfcheck_ngram_scores_rare_sentences_higher() -> None:

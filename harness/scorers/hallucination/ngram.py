@@ -30,8 +30,9 @@ class NgramModel:
         self.tokens = 0
 
     def add(self, text: str) -> None:
-        """Count the n-grams of every sentence of `text` (as split, fragments too)."""
-        for sentence in sentences(text, min_tokens=1):
+        """Count the n-grams of every sentence of `text`, split as the scored ones are
+        (so an n-gram across a joined fragment, ". paris" in "1. Paris ...", is counted)."""
+        for sentence in sentences(text):
             tokens = word_tokens(sentence)
             self.vocabulary.update(tokens)
             self.tokens += len(tokens)

@@ -24,6 +24,17 @@ def word_tokens(text: str, *, lowercase: bool = True) -> list[str]:
     return [t.lower() for t in tokens] if lowercase else tokens
 
 
+_UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+"""Kana and CJK ideographs: scripts written without spaces, where a run is many words."""
+_SIZE_TOKEN = re.compile(rf"[{_UNSPACED}]|[^\W{_UNSPACED}]+|[^\w\s]")
+
+
+def _size(sentence: str) -> int:
+    """Tokens as a fragment test counts them: words, punctuation, and each kana or CJK
+    character (a run of them is several words; `word_tokens` keeps it as one)."""
+    return len(_SIZE_TOKEN.findall(sentence))
+
+
 def sentences(text: str, min_tokens: int = MIN_SENTENCE_TOKENS) -> list[str]:
     """The sentences of a response, in order (none for an empty one).
 
@@ -39,7 +50,7 @@ def sentences(text: str, min_tokens: int = MIN_SENTENCE_TOKENS) -> list[str]:
         if not word_tokens(sentence):
             continue
         sentence = f"{pending} {sentence}" if pending else sentence
-        if len(word_tokens(sentence)) < min_tokens:
+        if _size(sentence) < min_tokens:
             pending = sentence
             continue
         found.append(sentence)

@@ -100,6 +100,13 @@ def test_sentences_and_sample_sentences_need_no_downloaded_data() -> None:
         ("Yes, the sentence is fully supported.", True),
         ("Yes, no doubt.", True),
         ("No.\nThe context never mentions it.", False),
+        ("No, it is only partially supported.", False),
+        ("No, it is neither supported nor contradicted by the context.", False),
+        ("No, not well supported.", False),
+        ("No\n\nOne detail is wrong: the year.", False),
+        ("Verdict: No\n- Mentioned in context: yes\n- Dates match: no", False),
+        ("No. While yes, Paris is mentioned, the date is wrong.", False),
+        ("No. The sentence says 'yes', but the context disagrees.", False),
         ('{"verdict": "no"} {"verdict": "no", "reasoning": "again"}', False),
     ],
 )
@@ -126,7 +133,7 @@ def test_yes_no_replies_are_read(text: str, value: bool) -> None:
         "No-one can tell.",
         "Yes, the sentence is not supported.",
         "Yes, it isn't supported by the context.",
-        "No, the sentence is supported.",
+        "Yes\n\nNo",
     ],
 )
 def test_unreadable_yes_no_replies_give_none(text: str) -> None:

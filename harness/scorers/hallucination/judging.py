@@ -71,17 +71,19 @@ _NO = frozenset(
 )  # fmt: skip
 _VERDICT_KEYS = ("verdict", "answer", "supported", "label", "result")
 _CLAIM_KEYS = ("claim", "text", "statement")
-_ANSWER = r"(yes|no)\b(?![-'\u2019]\w)(?!\s+one\b)"
+_ANSWER = r"(yes|no)\b(?![-'\u2019]\w)(?![ \t]+one\b)"
 """yes/no as an answer, not "no-one", "no one"."""
 _LEADING = re.compile(rf"^[\s*_\"'`>#\-]*{_ANSWER}", re.IGNORECASE)
 _LABELLED = re.compile(rf"(?i)\b(?:answer|verdict)\b[\s*_\"':=]*{_ANSWER}")
-_STANDING = re.compile(rf"(?im)\b{_ANSWER}(?=[\s*_\"'`)]*(?:[.!?;,:]|$))")
-"""A yes/no standing as an answer of its own ("No?", "yes." or at a line's end), not a
-word of a phrase ("no mention")."""
-_SUPPORT = re.compile(
-    r"(?i)(\bnot\s+(?:\w+ly\s+)?|n't\s+(?:\w+ly\s+)?|\bnever\s+|\bun)?supported\b"
+_STANDING = re.compile(rf"(?i)\b{_ANSWER}(?=[ \t*_\"'`)]*(?:[.!?;]|$))")
+"""A yes/no that ends a sentence of its own within a line ("No?", "yes."), not a word of
+a phrase ("no mention") or of a clause ("While yes, ...")."""
+_BARE_LINE = re.compile(rf"(?im)^[ \t*_\"'`>#\-]*{_ANSWER}[ \t*_\"'`.!?]*$")
+"""A line that is nothing but a yes or a no."""
+_UNSUPPORTED = re.compile(
+    r"(?i)(\bnot\s+(?:\w+ly\s+)?|n't\s+(?:\w+ly\s+)?|\bnever\s+|\bun)supported\b"
 )
-"""'supported' and its negations, e.g. 'not directly supported', "isn't supported"."""
+"""A negated 'supported': 'not supported', 'not directly supported', "isn't supported"."""
 _FIRST_SENTENCE = re.compile(r"^[\W_]*([^.!?\n]*)")
 _JOINED = r"\W{0,3}(?:or|and|but|/)\W{0,3}"
 _BOTH = re.compile(rf"(?i)(?:yes{_JOINED}no|no{_JOINED}yes)\b")
@@ -170,11 +172,17 @@ def parse_yes_no(text: str | None) -> YesNo:
     if _BOTH.match(text, match.start(1)):
         return YesNo(None, "the reply answers both yes and no (an echo of the question?)")
     value = match.group(1).lower() == "yes"
-    rest = text[match.end() :]
-    if any((m.group(1).lower() == "yes") != value for m in _STANDING.finditer(rest)):
+    line_end = text.find("\n", match.end())
+    same_line = text[match.end() : line_end if line_end >= 0 else len(text)]
+    others = [*_STANDING.finditer(same_line)]
+    others += [m for m in _BARE_LINE.finditer(text) if m.start(1) != match.start(1)]
+    if any((m.group(1).lower() == "yes") != value for m in others):
         return YesNo(None, "the reply answers both yes and no")
-    said = _SUPPORT.search(_FIRST_SENTENCE.match(rest).group(1))  # type: ignore[union-attr]
-    if said is not None and (said.group(1) is None) != value:
+    # "Yes, it is not supported": a yes whose own sentence says the opposite ("No, it is
+    # only partly supported" is a consistent no, so only a yes is checked)
+    rest = _FIRST_SENTENCE.match(text[match.end() :])
+    said = _UNSUPPORTED.search(rest.group(1)) if value and rest else None
+    if said is not None:
         return YesNo(None, f"the reply answers {match.group(1)} but says '{said.group(0)}'")
     return YesNo(value)
 

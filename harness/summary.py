@@ -39,6 +39,10 @@ def response_stats(store: Store, run_id: str) -> dict[str, Any]:
         "max(error IS NOT NULL) AS failed FROM responses WHERE run_id = ? GROUP BY item_id)",
         [run_id],
     ).fetchone()
+    (n_unanswered,) = conn.execute(
+        "SELECT count(*) FROM responses WHERE run_id = ? AND sample = 0 AND error IS NOT NULL",
+        [run_id],
+    ).fetchone()
     n_responses, n_errors, prompt_tokens, completion_tokens, n_cached = conn.execute(
         "SELECT count(*), count(error), coalesce(sum(prompt_tokens), 0), "
         "coalesce(sum(completion_tokens), 0), coalesce(sum(cached), 0) "
@@ -66,6 +70,7 @@ def response_stats(store: Store, run_id: str) -> dict[str, Any]:
     return {
         "items": n_items,
         "failed_items": n_failed,
+        "unanswered_items": n_unanswered,
         "responses": n_responses,
         "errors": n_errors,
         "cached": n_cached,
@@ -85,13 +90,13 @@ def finalize_run(
     timing: dict[str, Any] | None = None,
 ) -> None:
     """Aggregate scores, record stats (and this session's timing), and mark the run
-    completed, or failed where every item ended in an error (nothing to read as a result)."""
+    completed, or failed where no item's main response was answered (nothing to read)."""
     aggregate_scores(store, run_id, scorers)
     stats = response_stats(store, run_id)
     if accounting is not None:
         stats["calls"] = asdict(accounting)
     stats.update(timing or {})
-    nothing_scored = stats["items"] > 0 and stats["failed_items"] == stats["items"]
+    nothing_scored = stats["items"] > 0 and stats["unanswered_items"] == stats["items"]
     status = "failed" if nothing_scored else "completed"
     store.update_run(run_id, status=status, finished_at=now(), stats=dumps(stats))
 

@@ -21,6 +21,8 @@ class FakeAdapter(Adapter):
     instances: ClassVar[list[FakeAdapter]] = []
     failing_ids: ClassVar[set[str]] = set()
     """Ids that new instances fail for good (set by CLI tests, which cannot reach the instance)."""
+    failing_samples: ClassVar[set[int]] = set()
+    """Sample numbers that every instance fails for good."""
 
     def __init__(self, model: str = "", options: AdapterOptions | None = None) -> None:
         super().__init__(model or "fake-model", options or AdapterOptions())
@@ -42,7 +44,7 @@ class FakeAdapter(Adapter):
         assert item is not None
         if self.delay:
             await asyncio.sleep(self.delay)
-        if item.id in self.permanent:
+        if item.id in self.permanent or request.sample in FakeAdapter.failing_samples:
             raise PermanentError("HTTP 400: bad request")
         if self.failures.get(item.id, 0) > 0:
             self.failures[item.id] -= 1

@@ -382,12 +382,30 @@ def test_a_run_with_every_item_failed_is_failed_until_retried(
     assert json.loads(result.stdout)["status"] == "failed"
     code, out = invoke("gate", "down", "--baseline", "down", "--metric", "exact_match",
                        "--max-drop", "0.1", "--db", str(db_path))  # fmt: skip
-    assert code == 2 and "failed" in out, out
+    assert code == 2 and "is failed" in out and "--name down --retry-errors" in out, out
     monkeypatch.setattr(FakeAdapter, "failing_ids", set())
     result = runner.invoke(app, [*args, "--retry-errors"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["status"] == "completed" and summary["metrics"][0]["n"] == 10
+
+
+@pytest.mark.usefixtures("fake_registered")
+def test_failed_extra_samples_leave_a_scored_run_completed(
+    qa_file: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every item's main response answered and scored, only sample 1 failed: a result."""
+    from tests.fakes import FakeAdapter
+
+    monkeypatch.setattr(FakeAdapter, "failing_samples", {1})
+    result = runner.invoke(app, ["run", str(qa_file), "--model", "fake", "--samples", "2",
+                                 "--scorers", "exact_match", "--db", str(db_path),
+                                 "--name", "half", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "completed" and summary["metrics"][0]["n"] == 10
+    assert summary["stats"]["failed_items"] == 10 and summary["stats"]["unanswered_items"] == 0
+    assert "--retry-errors" in result.stderr
 
 
 @pytest.mark.usefixtures("fake_registered")

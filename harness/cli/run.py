@@ -186,8 +186,8 @@ def run(
             markup=False,
             soft_wrap=True,
         )
-    if items and failed == items:
-        sys.exit(1)  # nothing was scored: a script must not take this run for a result
+    if summary["status"] == "failed":
+        sys.exit(1)  # no main response: a script must not take this run for a result
 
 
 def _run_interruptibly(coroutine: Coroutine[Any, Any, T]) -> T:

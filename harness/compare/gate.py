@@ -140,9 +140,10 @@ def run_gate(
     for run in (base, cand):
         status = store.get_run(run.run_id)["status"]
         if status != "completed":
+            flag = "--retry-errors" if status == "failed" else "--resume"
             raise ConfigError(
                 f"run {run.label()} is {status}, not completed: its items cannot speak for "
-                f"the dataset; finish it first (`harness run ... --name {run.name} --resume`)"
+                f"the dataset; finish it first (`harness run ... --name {run.name} {flag}`)"
             )
     store.check_same_inputs(base.run_id, cand.run_id)
     alignment = align(base, cand)

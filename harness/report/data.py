@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from harness import __version__
-from harness.compare.align import MetricKey, RunScores, build_scorer, load_runs, scorer_class
+from harness.compare.align import MetricKey, RunScores, load_runs, scorer_class
 from harness.errors import ConfigError
 from harness.report import extras
 from harness.report.items import (
@@ -187,7 +187,7 @@ def summary_metrics(
         if key in stored:
             continue
         values = scores.values[np.isfinite(scores.values)]
-        mean, low, high = mean_ci(values.tolist(), bounds=_value_range(run, key))
+        mean, low, high = mean_ci(values.tolist(), bounds=_value_range(key))
         rows.append(
             {
                 "scorer": key[0],
@@ -206,13 +206,11 @@ def summary_metrics(
     return rows
 
 
-def _value_range(run: RunScores, key: MetricKey) -> tuple[float, float] | None:
-    """The range the metric's values lie in, as the run's scorer declares it (None where
-    the scorer is not installed here or cannot be built with the run's options)."""
-    try:
-        return build_scorer(run, key[0]).metric_range(key[1])
-    except Exception:  # an unbuildable scorer only costs the interval its cut
-        return None
+def _value_range(key: MetricKey) -> tuple[float, float] | None:
+    """The fixed range the scorer declares for the metric (its class, so no model loads;
+    ranges that depend on a scorer's options, such as a rubric's scale, are not cut)."""
+    cls = scorer_class(key[0])
+    return cls.value_range.get(key[1]) if cls is not None else None
 
 
 def run_section(

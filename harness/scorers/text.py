@@ -54,9 +54,6 @@ class _ReferenceScorer(Scorer):
         super().__init__(normalize=normalize)
         self.normalize = normalize
 
-    def metric_range(self, metric: str) -> tuple[float, float] | None:
-        return (0.0, 1.0) if metric == self.metric else None
-
     @abstractmethod
     def one(self, prediction: str, reference: str) -> float:
         """The score of one response against one reference."""
@@ -80,6 +77,7 @@ class ExactMatch(_ReferenceScorer):
 
     name = "exact_match"
     metric = "exact_match"
+    value_range: ClassVar[dict[str, tuple[float, float]]] = {"exact_match": (0.0, 1.0)}
 
     def one(self, prediction: str, reference: str) -> float:
         if self.normalize:
@@ -92,6 +90,7 @@ class TokenF1(_ReferenceScorer):
 
     name = "token_f1"
     metric = "token_f1"
+    value_range: ClassVar[dict[str, tuple[float, float]]] = {"token_f1": (0.0, 1.0)}
 
     def one(self, prediction: str, reference: str) -> float:
         return token_f1(prediction, reference, normalized=self.normalize)

@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -29,8 +29,18 @@ from harness.errors import ConfigError, DataError
 from harness.item import EITHER_GROUNDING, Item
 from harness.sources import Source, load_source, locate, read_error
 
-Needs = Iterable[str] | Mapping[str, Sequence[str]]
-"""Item fields every row must have, or each mapped to the scorers that need it."""
+
+@dataclass(frozen=True)
+class Need:
+    """Who needs an item field, and options that would let them do without it (for the
+    error that says the field is missing)."""
+
+    scorers: tuple[str, ...] = ()
+    instead: tuple[str, ...] = ()
+
+
+Needs = Iterable[str] | Mapping[str, Need]
+"""Item fields every row must have, or each mapped to who needs it."""
 
 INPUT_NAMES = ("input", "prompt", "question", "query", "instruction", "text")
 REFERENCE_NAMES = (
@@ -283,21 +293,17 @@ class Dataset:
         texts = (self._text(v, n, column) for v in values)
         return [t for t in texts if t is not None]
 
-    def _missing_column(
-        self, need: str, option: str, who: Mapping[str, Sequence[str]]
-    ) -> DataError:
+    def _missing_column(self, need: str, option: str, who: Mapping[str, Need]) -> DataError:
         field = "context or reference" if need == EITHER_GROUNDING else need
-        scorers = [name for name in who.get(need, ()) if name]
-        subject = " and ".join(scorers) if scorers else "a scorer"
+        needed = who.get(need, Need())
+        subject = " and ".join(needed.scorers) if needed.scorers else "a scorer"
         message = (
-            f"{subject} {'need' if len(scorers) > 1 else 'needs'} a {field} but no {field} "
-            f"column was found (columns: {', '.join(self.columns)}); name it with {option}"
+            f"{subject} {'need' if len(needed.scorers) > 1 else 'needs'} a {field} but no "
+            f"{field} column was found (columns: {', '.join(self.columns)}); name it with "
+            f"{option}"
         )
-        if need == "context" and self.mapping.references:
-            names = scorers or ["SCORER"]
-            message += ", or check the responses against the reference answers with " + " ".join(
-                f"--scorer-option {name}.source=reference" for name in names
-            )
+        if need == "context" and self.mapping.references and needed.instead:
+            message += ", or check against the reference answers: " + " ".join(needed.instead)
         return DataError(message, path=self.path, field=field)
 
     def _check_duplicates(self, keys: array[int]) -> None:

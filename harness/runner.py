@@ -30,7 +30,7 @@ from harness.adapters.base import (
     check_timeout,
 )
 from harness.adapters.managed import ManagedAdapter, RetryPolicy
-from harness.data import FieldMapping, open_dataset
+from harness.data import FieldMapping, Need, open_dataset
 from harness.errors import ConfigError, RunInterrupted
 from harness.pipeline import Pipeline, Tally
 from harness.scorers.base import Scorer
@@ -304,6 +304,17 @@ def fewer_gc_pauses() -> Iterator[None]:
         gc.unfreeze()
 
 
+def _need(field: str, scorers: Sequence[Scorer]) -> Need:
+    """Who needs an item field; the options that would do without it only where every
+    one of them has such an option."""
+    needing = [s for s in scorers if field in s.requires]
+    instead = [s.instead_of(field) for s in needing]
+    return Need(
+        tuple(s.name for s in needing),
+        tuple(i for i in instead if i) if all(instead) else (),
+    )
+
+
 def sample_parameters(options: RunOptions) -> GenerationParams | None:
     """Generation settings of samples 1..n where `--sample-temperature` sets them apart."""
     if options.sample_temperature is None:
@@ -379,7 +390,7 @@ async def execute(
     needed = max((scorer.min_samples for scorer in scorers), default=1)
     if needed > options.samples:
         raise ConfigError(f"the scorers need --samples {needed} or more (got {options.samples})")
-    needed_by = {need: sorted(s.name for s in scorers if need in s.requires) for need in needs}
+    needed_by = {need: _need(need, scorers) for need in needs}
     info = dataset.validate(needs=needed_by, placeholders=template.placeholders())
     fit_corpus(scorers, (item.references for item in dataset))
     sample_params = sample_parameters(options)

@@ -638,7 +638,7 @@ def test_a_dataset_with_only_references_points_at_the_source_option(
     )  # fmt: skip
     assert code == 2 and len(out.strip().splitlines()) == 1
     assert "faithfulness needs a context" in out
-    assert "--scorer-option faithfulness.source=reference" in out
+    assert "--scorer-option faithfulness.source=auto" in out
 
 
 @pytest.mark.usefixtures("hallu_registered")

@@ -97,6 +97,10 @@ class Scorer(ABC):
     def score(self, batch: Sequence[Example]) -> list[ScoreRecord]:
         """Score a batch; may return several records per example (one per metric)."""
 
+    def instead_of(self, need: str) -> str | None:
+        """An option that lets this scorer do without the item field `need`, if any."""
+        return None
+
     def metric_range(self, metric: str) -> tuple[float, float] | None:
         """The range every value of `metric` lies in, or None where it is open."""
         return self.value_range.get(metric)

@@ -24,7 +24,12 @@ from harness.errors import ConfigError
 from harness.judge.runner import JudgeCall
 from harness.scorers.base import Example, ScoreRecord
 from harness.scorers.hallucination.aggregate import RATE, HallucinationScorer
-from harness.scorers.hallucination.grounding import grounding, missing, source_requires
+from harness.scorers.hallucination.grounding import (
+    grounding,
+    missing,
+    reference_instead,
+    source_requires,
+)
 from harness.scorers.hallucination.judging import (
     CLAIMS,
     VERDICT,
@@ -133,6 +138,9 @@ class Faithfulness(HallucinationScorer):
             **self.client.settings(),
         )
         setattr(self, "requires", requires)  # noqa: B010  (per instance: it follows `source`)
+
+    def instead_of(self, need: str) -> str | None:
+        return reference_instead(self.name, need)
 
     def start(self) -> None:
         """Start the judge adapters (before the run writes anything)."""

@@ -27,6 +27,12 @@ def source_requires(scorer: str, source: str) -> frozenset[str]:
     return frozenset({source})
 
 
+def reference_instead(scorer: str, need: str) -> str | None:
+    """The option that lets a grounded scorer check the references where there is no
+    context."""
+    return f"--scorer-option {scorer}.source=auto" if need == "context" else None
+
+
 def grounding(item: Item, source: str) -> tuple[str | None, str | None]:
     """(text, which field it came from), or (None, None) when the item has neither."""
     if source in ("context", "auto") and item.context and item.context.strip():
@@ -44,4 +50,4 @@ def missing(source: str) -> str:
     return f"the item has no {wanted} to check the response against"
 
 
-__all__ = ["SOURCES", "grounding", "missing", "source_requires"]
+__all__ = ["SOURCES", "grounding", "missing", "reference_instead", "source_requires"]

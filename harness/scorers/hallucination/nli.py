@@ -20,7 +20,12 @@ from typing import Any, ClassVar
 from harness.errors import ConfigError
 from harness.scorers.base import Example, ScoreRecord
 from harness.scorers.hallucination.aggregate import RATE, HallucinationScorer
-from harness.scorers.hallucination.grounding import grounding, missing, source_requires
+from harness.scorers.hallucination.grounding import (
+    grounding,
+    missing,
+    reference_instead,
+    source_requires,
+)
 from harness.scorers.hallucination.sentences import sentences
 
 ENTAILMENT_METRIC = "nli_entailment"
@@ -76,6 +81,9 @@ class NLIScorer(HallucinationScorer):
         self.source, self.threshold = source, float(threshold)
         super().__init__(source=source, threshold=self.threshold, **self.model.settings())
         setattr(self, "requires", requires)  # noqa: B010  (per instance: it follows `source`)
+
+    def instead_of(self, need: str) -> str | None:
+        return reference_instead(self.name, need)
 
     def score(self, batch: Sequence[Example]) -> list[ScoreRecord]:
         premises: list[str] = []

@@ -215,17 +215,21 @@ def _run_interruptibly(coroutine: Coroutine[Any, Any, T]) -> T:
             loop, task = main[0]
             loop.call_soon_threadsafe(task.cancel)
             return
-        from harness.cli.render import err_console
-
-        err_console.show_cursor(True)
-        sys.stderr.write(
-            "\ninterrupted again: quitting now; every item stored so far is kept, and "
-            "`harness runs list` names the run to continue with --name NAME --resume\n"
+        show_cursor = b"\x1b[?25h" if os.isatty(2) else b""  # a progress bar hid it
+        os.write(  # not sys.stderr: the main thread may be inside a write to it
+            2,
+            show_cursor
+            + b"\ninterrupted again: quitting now; every item stored so far is kept, and "
+            b"`harness runs list` names the run to continue with --name NAME --resume\n",
         )
-        sys.stderr.flush()
         os._exit(130)
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # a signal the caller ignores (a background job of a script) stays ignored
+    previous = {
+        sig: signal.signal(sig, interrupt)
+        for sig in (signal.SIGINT, signal.SIGTERM)
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
     try:
         return asyncio.run(tracked())
     except asyncio.CancelledError:

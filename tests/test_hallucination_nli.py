@@ -168,6 +168,17 @@ def test_max_length_must_fit_the_model(tmp_path: Path) -> None:
     assert NLIModel(str(folder), max_length=32).max_length == 32
 
 
+def test_only_absolute_positions_cap_max_length() -> None:
+    from transformers import BertConfig, DebertaV2Config, RobertaConfig
+
+    from harness.scorers.hallucination.nli_model import _position_limit
+
+    relative = DebertaV2Config(position_biased_input=False, relative_attention=True)
+    assert _position_limit(relative) is None  # DeBERTa-v3 MNLI reads past 512
+    assert _position_limit(BertConfig(max_position_embeddings=512)) == 512
+    assert _position_limit(RobertaConfig(max_position_embeddings=514, pad_token_id=1)) == 512
+
+
 def test_nli_scorer_scores_each_sentence_against_the_context(tmp_path: Path) -> None:
     folder = build_nli_model(tmp_path / "m", bias=BIAS)
     p = softmax(BIAS)  # contradiction, neutral, entailment

@@ -136,6 +136,20 @@ def label_map(config: Any, labels: str | Sequence[str] | None, name: str, option
     return [c for c in canonical if c is not None]
 
 
+def _position_limit(config: Any) -> int | None:
+    """The most tokens a model with absolute position embeddings reads; None for relative
+    positions (DeBERTa), which read longer inputs at a cost in quality, not an error."""
+    relative = not getattr(config, "position_biased_input", True) or getattr(
+        config, "position_embedding_type", "absolute"
+    ) not in ("absolute", None)
+    positions = getattr(config, "max_position_embeddings", None)
+    if relative or not positions:
+        return None
+    if config.model_type in PADDED_POSITIONS:  # positions start after the pad id
+        positions -= int(getattr(config, "pad_token_id", 1) or 1) + 1
+    return int(positions)
+
+
 class NLIModel:
     """An NLI sequence classifier loaded once, predicting in batches."""
 
@@ -203,10 +217,11 @@ class NLIModel:
             limit = getattr(config, "max_position_embeddings", 512) or 512
             if config.model_type in PADDED_POSITIONS:  # positions start after the pad id
                 limit -= int(getattr(config, "pad_token_id", 1) or 1) + 1
-        if max_length is not None and max_length > limit:
+        positions = _position_limit(config)
+        if max_length is not None and positions is not None and max_length > positions:
             raise ConfigError(
                 f"{option}.max_length={max_length} is more than the NLI model '{model}' "
-                f"reads ({limit} tokens)"
+                f"reads ({positions} tokens)"
             )
         self.max_length = int(max_length or limit)
         self.batch_size = batch_size

@@ -188,6 +188,14 @@ def make_scorers(
         raise ConfigError(
             "--judge options only apply to judge scorers: add one, e.g. --scorers judge:correctness"
         )
+    seen: dict[str, str] = {}
+    for name, scorer in zip(names, scorers, strict=True):
+        if scorer.name in seen:  # their scores would overwrite each other
+            raise ConfigError(
+                f"--scorers {seen[scorer.name]} and {name} both score as '{scorer.name}' (a "
+                "rubric's name: field names its judge scorer); name each scorer once"
+            )
+        seen[scorer.name] = name
     return scorers
 
 

@@ -209,6 +209,20 @@ def test_parse_verdict_leaves_bad_replies_unscored(text: str | None, error: str)
     assert not verdict.parsed_ok and verdict.score is None and error in (verdict.error or "")
 
 
+def test_a_score_cut_off_where_it_could_go_on_is_unscored(tmp_path: Path) -> None:
+    """On a 1-10 scale `"score": 1` at the very end may have been 10."""
+    scale = "\n".join(f"    - score: {k}\n      description: level {k}" for k in range(1, 11))
+    path = tmp_path / "ten.yaml"
+    path.write_text(
+        f"name: ten\ndescription: quality\ncriteria:\n  - Judge it.\nscale:\n  points:\n{scale}\n"
+    )
+    rubric = load_rubric(str(path))
+    cut = parse_verdict('{"reasoning": "excellent", "score": 1', rubric)
+    assert not cut.parsed_ok and "cut off" in (cut.error or "")
+    assert parse_verdict('{"reasoning": "fine", "score": 7', rubric).score == 7.0
+    assert parse_verdict('{"reasoning": "best", "score": 10', rubric).score == 10.0
+
+
 def test_parse_verdict_labels() -> None:
     rubric = load_rubric("harmlessness")
     assert parse_verdict('{"reasoning": "safe", "score": "PASS"}', rubric).score == 1.0
@@ -743,3 +757,33 @@ def test_an_interrupted_pairwise_rejudge_keeps_the_stored_verdicts(
     finally:
         store.close()
     assert left == 6
+
+
+def test_bad_rubric_files_and_settings_are_one_clear_error(tmp_path: Path) -> None:
+    from harness.adapters.base import GenerationParams
+    from harness.runner import make_scorers
+
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8 text") as caught:
+        load_rubric(str(latin1))
+    assert "\n" not in str(caught.value)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\ndescription: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line") as caught:
+        load_rubric(str(broken))
+    assert "\n" not in str(caught.value)
+    infinite = tmp_path / "inf.yaml"
+    infinite.write_text(
+        "name: inf\ndescription: d\ncriteria: [c]\nscale:\n  points:\n"
+        "    - score: 1\n      description: low\n    - score: .inf\n      description: high\n"
+    )
+    with pytest.raises(ConfigError, match="score"):
+        load_rubric(str(infinite))
+    for bad in (math.inf, math.nan, -1.0):
+        with pytest.raises(ConfigError, match="temperature must be a finite number"):
+            GenerationParams(temperature=bad)
+    twin = tmp_path / "twin.yaml"
+    twin.write_text((RUBRICS_DIR / "correctness.yaml").read_text().replace("Whether", "If"))
+    with pytest.raises(ConfigError, match="both score as 'judge:correctness'"):
+        make_scorers(["judge:correctness", f"judge:{twin}"], judge={"judges": ["local"]})

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    ValidationError,
+    model_validator,
+)
 
 from harness.errors import ConfigError
 
@@ -33,7 +40,7 @@ class _Model(BaseModel):
 class ScalePoint(_Model):
     """One point of a scale and what it means."""
 
-    score: float
+    score: FiniteFloat
     """The number this verdict counts as in statistics (e.g. 4, or 1 for pass)."""
     description: str = Field(min_length=1)
     """The anchor: what a response must be like to earn this point."""
@@ -221,7 +228,16 @@ def load_rubric(ref: str) -> Rubric:
     path = rubric_path(ref)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"cannot read rubric {path}: not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from exc
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"rubric {path} is not valid YAML{at}: {problem}") from exc
+    except OSError as exc:
         raise ConfigError(f"cannot read rubric {path}: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"rubric {path}: expected a mapping with name, description, ...")

@@ -168,6 +168,12 @@ def parse_verdict(text: str | None, rubric: Rubric) -> Verdict:
         # counts when it has a score key; free prose inside it proves nothing
         pattern = _KEY_SCORE if shaped else _LOOSE_SCORE
         matches = list(pattern.finditer(text))
+        if shaped and matches and matches[-1].end() >= len(text.rstrip()):
+            cut = matches[-1].group(1).lower()
+            longer = [p.token for p in rubric.scale.points if p.token.lower().startswith(cut)]
+            if any(token.lower() != cut for token in longer):
+                # cut off inside the value: `"score": 1` may have been 10
+                return Verdict(None, None, None, False, "JSON verdict cut off inside its score")
         if matches:
             last = matches[-1]
             before = text[: last.start()].strip()

@@ -259,6 +259,26 @@ def test_pairwise_between_two_samples_of_one_run(qa_file: Path, db_path: Path) -
     assert section["position_consistency"]["value"] == 1.0
     rows = _judgments(db_path, "mode = 'pairwise'")
     assert {(r["sample"], r["versus"]) for r in rows} == {(0, "sample:1")}
+    # another comparison against sample 1 keeps the first one, and reads only its own
+    ok_json(
+        "run", str(qa_file), "--model", "fake", "--samples", "3", "--db", str(db_path),
+        "--name", "three", "--no-progress",
+    )  # fmt: skip
+    for a in ("0", "2"):
+        out = ok_json(
+            "judge-pairwise", "three", "--sample-a", a, "--sample-b", "1",
+            "--judge", "judgefake:longer", "--db", str(db_path), "--resamples", "20",
+        )  # fmt: skip
+        assert out["judges"][0]["items"] == 10
+    rows = _judgments(db_path, "mode = 'pairwise' AND versus = 'sample:1'")
+    assert {r["sample"] for r in rows} == {0, 2}  # both comparisons kept
+    report = ok_json("judge-report", "three", "--db", str(db_path), "--resamples", "20")
+    assert sorted(p["sample_a"] for p in report["pairwise"]) == [0, 2]
+    assert all(p["items"] == 10 for p in report["pairwise"])
+    # two runs are compared sample for sample
+    code, text = invoke("judge-pairwise", "sampled", "three", "--sample-a", "1",
+                        "--judge", "judgefake:longer", "--db", str(db_path))  # fmt: skip
+    assert code == 2 and "--sample-b 1" in text, text
 
 
 @pytest.mark.usefixtures("judge_fake_registered")

@@ -113,12 +113,12 @@ def judge_pairwise(
         rows = [
             row
             for row in load_judgments(
-                store.conn, a_id, mode="pairwise", scorer=scorer, versus=versus
+                store.conn, a_id, mode="pairwise", scorer=scorer, versus=versus, sample=sample_a
             )
             if row["judge"] in runner.judges
         ]
         sections = [
-            {"run_a": a_id, "versus": versus, "scorer": scorer} | section
+            {"run_a": a_id, "sample_a": sample_a, "versus": versus, "scorer": scorer} | section
             for section in pairwise_by_judge(rows, n_resamples=resamples)
         ]
         report: dict[str, Any] = {
@@ -266,7 +266,8 @@ def _print_pairwise(sections: list[dict[str, Any]]) -> None:
     lines = ["[bold]pairwise[/bold] (a win counts only when it holds in both orders)"]
     for section in sections:
         lines.append(
-            f"  {escape(section['run_a'])} (A) vs {escape(section['versus'])} (B), rubric "
+            f"  {escape(section['run_a'])} sample {section.get('sample_a', 0)} (A) vs "
+            f"{escape(section['versus'])} (B), rubric "
             f"{escape(section['scorer'].removeprefix('pairwise:'))}, "
             f"judge {escape(section['judge'])}: "
             f"{section['items']} items, unparsed {section['unparsed']}/{section['judgments']}"

@@ -122,8 +122,16 @@ def collect_pairs(
     else:
         b_id = str(store.get_run(run_b)["id"])
         versus = b_id
-        if b_id == a_id and sample_a == sample_b:
-            raise ConfigError("a run compared with itself: name two runs or two samples")
+        if b_id == a_id:
+            if sample_a == sample_b:
+                raise ConfigError("a run compared with itself: name two runs or two samples")
+            versus = f"sample:{sample_b}"
+        elif sample_a != sample_b:
+            # verdicts are keyed by A's sample and B's run: B's sample must be the same one
+            raise ConfigError(
+                f"two runs are compared sample for sample: give --sample-b {sample_a} with "
+                f"--sample-a {sample_a} (different samples are compared within one run)"
+            )
         store.check_same_inputs(a_id, b_id)
     a_texts = _responses(store, a_id, sample_a)
     b_texts = _responses(store, b_id, sample_b)
@@ -164,6 +172,6 @@ def run_pairwise(
     for row in rows:
         row.update(run_id=a_id, sample=sample_a, scorer=scorer, mode="pairwise", versus=versus)
     with store.transaction():  # the old verdicts go only with the new ones in
-        delete_pairwise(store, a_id, versus, scorer, runner.judges)
+        delete_pairwise(store, a_id, sample_a, versus, scorer, runner.judges)
         write_judgments(store, rows)
     return a_id, versus, scorer, counts

@@ -72,10 +72,12 @@ def judge_report(
             {"scorer": scorer, "rubric": rubric, "scale": scale, "label_name": label_name} | report
         )
     pairwise = []
-    for a_id, versus, scorer in partners:
-        rows = load_judgments(conn, a_id, mode="pairwise", scorer=scorer, versus=versus)
+    for a_id, sample, versus, scorer in partners:
+        rows = load_judgments(
+            conn, a_id, mode="pairwise", scorer=scorer, versus=versus, sample=sample
+        )
         pairwise += [
-            {"run_a": a_id, "versus": versus, "scorer": scorer} | section
+            {"run_a": a_id, "sample_a": sample, "versus": versus, "scorer": scorer} | section
             for section in pairwise_by_judge(rows, n_resamples=n_resamples, seed=seed)
         ]
     return {

@@ -49,10 +49,12 @@ def load_judgments(
     mode: str | None = None,
     scorer: str | None = None,
     versus: str | None = None,
+    sample: int | None = None,
 ) -> list[dict[str, Any]]:
     """Judgment rows of a run (as `run_id`), in item, sample, judge, repeat order."""
-    where, args = ["run_id = ?"], [run_id]
-    for column, value in (("mode", mode), ("scorer", scorer), ("versus", versus)):
+    where, args = ["run_id = ?"], list[str | int]([run_id])
+    filters = (("mode", mode), ("scorer", scorer), ("versus", versus), ("sample", sample))
+    for column, value in filters:
         if value is not None:
             where.append(f"{column} = ?")
             args.append(value)
@@ -64,13 +66,14 @@ def load_judgments(
     return [dict(zip(COLUMNS, row, strict=True)) for row in cursor]
 
 
-def pairwise_partners(conn: sqlite3.Connection, run_id: str) -> list[tuple[str, str, str]]:
-    """(run_id, versus, scorer) of every pairwise comparison involving the run."""
+def pairwise_partners(conn: sqlite3.Connection, run_id: str) -> list[tuple[str, int, str, str]]:
+    """(run_id, A's sample, versus, scorer) of every pairwise comparison involving the run."""
     return [
-        (a, v, s)
-        for a, v, s in conn.execute(
-            "SELECT DISTINCT run_id, versus, scorer FROM judgments WHERE mode = 'pairwise' "
-            "AND (run_id = ? OR versus = ?) ORDER BY run_id, versus, scorer",
+        (a, n, v, s)
+        for a, n, v, s in conn.execute(
+            "SELECT DISTINCT run_id, sample, versus, scorer FROM judgments "
+            "WHERE mode = 'pairwise' AND (run_id = ? OR versus = ?) "
+            "ORDER BY run_id, versus, sample, scorer",
             [run_id, run_id],
         )
     ]
@@ -94,14 +97,15 @@ def write_judgments(store: Store, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def delete_pairwise(
-    store: Store, run_id: str, versus: str, scorer: str, judges: Sequence[str]
+    store: Store, run_id: str, sample: int, versus: str, scorer: str, judges: Sequence[str]
 ) -> None:
-    """Forget these judges' earlier pairwise verdicts before they are asked again."""
+    """Forget these judges' earlier verdicts on this comparison before they are asked again
+    (other samples' comparisons stay)."""
     with store.transaction() as conn:
         conn.executemany(
-            "DELETE FROM judgments WHERE mode = 'pairwise' AND run_id = ? AND versus = ? "
-            "AND scorer = ? AND judge = ?",
-            [[run_id, versus, scorer, judge] for judge in judges],
+            "DELETE FROM judgments WHERE mode = 'pairwise' AND run_id = ? AND sample = ? "
+            "AND versus = ? AND scorer = ? AND judge = ?",
+            [[run_id, sample, versus, scorer, judge] for judge in judges],
         )
 
 

@@ -8,6 +8,7 @@ item was drawn. Draws are seeded, the same for any chunking, and cached for the 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,9 +16,13 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Draws:
-    """Some bootstrap resamples: item indices (B, n) and how often each item was drawn."""
+    """Some bootstrap resamples: item indices (B, n) and how often each item was drawn.
 
-    idx: np.ndarray
+    Cluster resamples (`clustered`) draw groups of items, so each resample holds a different
+    number of items: `idx` is then a sequence of B index arrays.
+    """
+
+    idx: np.ndarray | Sequence[np.ndarray]
     counts: np.ndarray
 
     @classmethod
@@ -31,6 +36,25 @@ class Draws:
         flat = (idx + n_items * np.arange(b)[:, None]).ravel()
         counts = np.bincount(flat, minlength=b * n_items).reshape(b, n_items)
         return cls(idx, counts.astype(float))
+
+
+def cluster_codes(clusters: Sequence[object]) -> tuple[np.ndarray, int]:
+    """Each row's cluster as 0..k-1 in order of first appearance, and k."""
+    first: dict[object, int] = {}
+    codes = np.array([first.setdefault(c, len(first)) for c in clusters], dtype=np.intp)
+    return codes, len(first)
+
+
+def clustered(
+    clusters: np.ndarray, n_clusters: int, n_resamples: int, seed: int
+) -> Iterator[Draws]:
+    """Resamples of whole clusters (an item's several responses go together): `clusters`
+    gives each row its cluster 0..n_clusters-1; a row is drawn as often as its cluster."""
+    rows = np.arange(clusters.size)
+    for draws in resamples(n_clusters, n_resamples, seed):
+        counts = draws.counts[:, clusters]
+        idx = [np.repeat(rows, row.astype(int)) for row in counts]
+        yield Draws(idx, counts)
 
 
 _CELLS = 2_000_000

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from harness._draws import Draws, Groups, divide, resamples
+from harness._draws import Draws, Groups, cluster_codes, clustered, divide, resamples
 
 Rating = Any
 """A rating: a number, a label (str/bool), or None / NaN for missing."""
@@ -149,15 +149,17 @@ def bootstrap_ci(
     n_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    clusters: Sequence[Hashable] | None = None,
     **options: Any,
 ) -> Estimate:
     """The statistic with a percentile bootstrap interval, resampling items.
 
     `data` are the statistic's item-aligned arguments (`a, b` or `rows`); `options` its
     keyword options, e.g. `bootstrap_ci(cohen_kappa, a, b, weights="quadratic")`.
-    The same seed gives the same interval. Resamples where the statistic is undefined
-    are left out; with none left, the interval is None. Any other function of the same
-    shape works too, through a slower loop over resamples.
+    `clusters` (one per row) resamples groups of rows together, e.g. the responses of one
+    item, which are not independent of each other. The same seed gives the same interval.
+    Resamples where the statistic is undefined are left out; with none left, the interval
+    is None. Any other function of the same shape works too, through a slower loop.
     """
     batched, n_info = _prepare(statistic, data, options)
     n_items = len(data[0]) if data else 0
@@ -165,15 +167,35 @@ def bootstrap_ci(
         return Estimate(None, None, None, 0, confidence)
     point = float(batched(Draws.identity(n_items))[0])
     value = None if math.isnan(point) else point
-    if n_resamples <= 0 or n_info < 2:  # one informative item: resampling only repeats it
+    codes, n_clusters = _cluster_codes(clusters, n_items)
+    if n_resamples <= 0 or n_info < 2 or n_clusters < 2:  # resampling would only repeat
         return Estimate(value, None, None, n_info, confidence)
-    samples = np.concatenate([batched(d) for d in resamples(n_items, n_resamples, seed)])
+    draws = (
+        clustered(codes, n_clusters, n_resamples, seed)
+        if codes is not None
+        else resamples(n_items, n_resamples, seed)
+    )
+    samples = np.concatenate([batched(d) for d in draws])
     samples = samples[~np.isnan(samples)]
     if samples.size == 0:
         return Estimate(value, None, None, n_info, confidence)
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(samples, [tail, 100 - tail])
     return Estimate(value, float(low), float(high), n_info, confidence)
+
+
+def _cluster_codes(
+    clusters: Sequence[Hashable] | None, n_items: int
+) -> tuple[np.ndarray | None, int]:
+    """Each row's cluster as 0..k-1 and k; (None, n_items) where every row is its own."""
+    if clusters is None:
+        return None, n_items
+    if len(clusters) != n_items:
+        raise ValueError(f"{len(clusters)} clusters for {n_items} rows")
+    codes, n_clusters = cluster_codes(clusters)
+    if n_clusters == n_items:
+        return None, n_items  # one row a cluster: plain item resampling, same draws
+    return codes, n_clusters
 
 
 def _point(preparer: Callable[..., tuple[Batched, int]], *data: Any, **options: Any) -> float:
@@ -364,7 +386,7 @@ def _kendall(a: Sequence[Rating], b: Sequence[Rating]) -> tuple[Batched, int]:
     def loop(draws: Draws) -> np.ndarray:
         from scipy.stats import kendalltau
 
-        out = np.empty(draws.idx.shape[0])
+        out = np.empty(len(draws.idx))
         for row, draw in enumerate(draws.idx):
             chosen = position[draw]
             chosen = chosen[chosen >= 0]

@@ -230,3 +230,41 @@ def test_ratings_matrix() -> None:
     assert raters == ["alice", "judge"]
     assert rows == [[4, 4], [None, 5], [1, None]]
     assert A.ratings_matrix({"a": {"x": 1}}, items=["x", "y"])[2] == [[1], [None]]
+
+
+def test_clusters_resample_an_items_rows_together() -> None:
+    """Rows of one item (its samples) are drawn together: each item's row given twice,
+    clustered by item, gives exactly the interval of the items themselves; unclustered
+    it would pretend to twice the items and narrow the interval."""
+    rng = np.random.default_rng(4)
+    a = rng.integers(1, 6, 40).tolist()
+    b = [min(5, max(1, v + int(rng.integers(-1, 2)))) for v in a]
+    items = [f"i{k}" for k in range(40)]
+    once = A.bootstrap_ci(A.cohen_kappa, a, b, weights="quadratic", seed=3)
+    twice = A.bootstrap_ci(A.cohen_kappa, a + a, b + b, weights="quadratic", seed=3,
+                           clusters=items + items)  # fmt: skip
+    assert (twice.value, twice.low, twice.high) == pytest.approx((once.value, once.low, once.high))
+    naive = A.bootstrap_ci(A.cohen_kappa, a + a, b + b, weights="quadratic", seed=3)
+    assert naive.high - naive.low < 0.85 * (once.high - once.low)  # type: ignore[operator]
+    # one row per cluster is plain item resampling, draw for draw
+    single = A.bootstrap_ci(A.spearman, a, b, seed=5, clusters=items)
+    assert single == A.bootstrap_ci(A.spearman, a, b, seed=5)
+    # the slow loop path (any function) takes clusters too
+    loop = A.bootstrap_ci(lambda x, y: float(np.mean(x)), a + a, b + b, n_resamples=200,
+                          seed=1, clusters=items + items)  # fmt: skip
+    assert loop.low is not None and loop.low < loop.value < loop.high  # type: ignore[operator]
+
+
+def test_clustered_mean_matches_the_items_own_interval() -> None:
+    from harness.judge.consistency import bootstrap_mean
+
+    rng = np.random.default_rng(9)
+    values = (rng.random(50) < 0.3).astype(float).tolist()
+    items = [f"i{k}" for k in range(50)]
+    twice = bootstrap_mean(values + values, clusters=items + items, n_resamples=2000, seed=2)
+    naive = bootstrap_mean(values + values, n_resamples=2000, seed=2)
+    once = bootstrap_mean(values, n_resamples=2000, seed=2)
+    width = once["ci_high"] - once["ci_low"]
+    assert twice["value"] == once["value"] and twice["n"] == 100
+    assert twice["ci_high"] - twice["ci_low"] == pytest.approx(width, rel=0.15)
+    assert naive["ci_high"] - naive["ci_low"] < 0.85 * width

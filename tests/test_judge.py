@@ -8,6 +8,7 @@ import math
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from harness import registry
@@ -787,3 +788,21 @@ def test_bad_rubric_files_and_settings_are_one_clear_error(tmp_path: Path) -> No
     twin.write_text((RUBRICS_DIR / "correctness.yaml").read_text().replace("Whether", "If"))
     with pytest.raises(ConfigError, match="both score as 'judge:correctness'"):
         make_scorers(["judge:correctness", f"judge:{twin}"], judge={"judges": ["local"]})
+
+
+def test_report_intervals_resample_items_not_responses() -> None:
+    """With --samples, an item's responses go together: the same verdicts on two samples
+    of every item give the intervals of the items alone, not narrower ones."""
+    rng = np.random.default_rng(6)
+    a = {f"i{k}": [float(v) for v in rng.integers(1, 6, 2)] for k in range(30)}
+    b = {item: [min(5.0, v[0] + float(rng.integers(0, 2)))] * 2 for item, v in a.items()}
+    one = _rows("A", a) + _rows("B", b)
+    two = one + [{**row, "sample": 1} for row in one]
+    single = report_of(one, scale=[1, 2, 3, 4, 5], n_resamples=300)
+    double = report_of(two, scale=[1, 2, 3, 4, 5], n_resamples=300)
+    assert double["responses"] == 60 and double["items"] == 30
+    for path in (("stability", "A", "unstable_share"), ("inter_judge", "pairs", 0, "spearman")):
+        got, want = double, single
+        for step in path:
+            got, want = got[step], want[step]
+        assert (got["ci_low"], got["ci_high"]) == pytest.approx((want["ci_low"], want["ci_high"]))

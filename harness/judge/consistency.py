@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from harness import agreement as A
+from harness._draws import cluster_codes, resamples
 
 Key = tuple[str, int]
 """(item_id, sample)"""
@@ -51,15 +52,25 @@ def _estimate(statistic: Any, *data: Any, n_resamples: int, seed: int, **kw: Any
     return A.bootstrap_ci(statistic, *data, n_resamples=n_resamples, seed=seed, **kw).to_dict()
 
 
-def bootstrap_mean(values: Sequence[float], *, n_resamples: int = 1000, seed: int = 0) -> dict:
-    """Mean of per-item values with a percentile bootstrap interval over items."""
-    data = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+def bootstrap_mean(
+    values: Sequence[float | None],
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    clusters: Sequence[str] | None = None,
+) -> dict:
+    """Mean of per-row values with a percentile bootstrap interval over items; `clusters`
+    (one per value: the item of each response) resamples an item's responses together."""
+    keep = [i for i, v in enumerate(values) if v is not None and not math.isnan(v)]
+    data = np.asarray([values[i] for i in keep], dtype=float)
     n = int(data.size)
     if n == 0:
         return A.Estimate(None, None, None, 0).to_dict()
     value = float(data.mean())
     if n < 2 or n_resamples <= 0:
         return A.Estimate(value, None, None, n).to_dict()
+    if clusters is not None and len({clusters[i] for i in keep}) < n:
+        return _clustered_mean(data, [clusters[i] for i in keep], value, n_resamples, seed)
     rng = np.random.default_rng(seed)
     means = np.concatenate(
         [
@@ -69,6 +80,22 @@ def bootstrap_mean(values: Sequence[float], *, n_resamples: int = 1000, seed: in
     )
     low, high = np.percentile(means, [2.5, 97.5])
     return A.Estimate(value, float(low), float(high), n).to_dict()
+
+
+def _clustered_mean(
+    data: np.ndarray, clusters: Sequence[str], value: float, n_resamples: int, seed: int
+) -> dict:
+    """The mean's interval from resampled clusters: sums over sizes of the drawn ones."""
+    codes, n_clusters = cluster_codes(clusters)
+    if n_clusters < 2:
+        return A.Estimate(value, None, None, int(data.size)).to_dict()
+    sums = np.bincount(codes, weights=data, minlength=n_clusters)
+    sizes = np.bincount(codes, minlength=n_clusters).astype(float)
+    means = np.concatenate(
+        [d.counts @ sums / (d.counts @ sizes) for d in resamples(n_clusters, n_resamples, seed)]
+    )
+    low, high = np.percentile(means, [2.5, 97.5])
+    return A.Estimate(value, float(low), float(high), int(data.size)).to_dict()
 
 
 def nearest_point(value: float | None, scale: Sequence[float] | None) -> float | None:
@@ -123,7 +150,9 @@ def pointwise_report(
     grouped = _group(rows)
     judges = sorted(grouped)
     keys = sorted({key for per_key in grouped.values() for key in per_key})
-    opts = {"n_resamples": n_resamples, "seed": seed}
+    opts: dict[str, Any] = {"n_resamples": n_resamples, "seed": seed}
+    # an item's responses (samples) go together in every resample: they are not independent
+    per_response = {**opts, "clusters": [key[0] for key in keys]}
     parsed = sum(1 for r in rows if r["parsed_ok"])
     verdict = majority if nominal else _mean
     means = {j: [verdict(grouped[j].get(k, [])) for k in keys] for j in judges}
@@ -139,18 +168,18 @@ def pointwise_report(
         "judgments": len(rows),
         "unparsed": len(rows) - parsed,
         "unparsed_rate": (len(rows) - parsed) / len(rows) if rows else None,
-        "stability": {j: _stability(grouped[j], keys, top, opts, kind) for j in judges},
+        "stability": {j: _stability(grouped[j], keys, top, per_response, kind) for j in judges},
         "verbosity_bias": {},
     }
     if lengths and not nominal:
         words = [lengths.get(k) for k in keys]
         for judge in judges:
             report["verbosity_bias"][judge] = _estimate(
-                A.verbosity_bias, means[judge], words, **opts
+                A.verbosity_bias, means[judge], words, **per_response
             )
     if len(judges) > 1:
         report["inter_judge"] = _agreement(
-            {j: means[j] for j in judges}, kind, opts, round_a=True, round_b=True
+            {j: means[j] for j in judges}, kind, per_response, round_a=True, round_b=True
         )
     if labels:
         report["humans"] = _humans(keys, means, labels, kind, opts)
@@ -161,11 +190,12 @@ def _stability(
     per_key: dict[Key, list[float | None]],
     keys: list[Key],
     top: int,
-    opts: dict[str, int],
+    opts: dict[str, Any],
     kind: Kind,
 ) -> dict[str, Any]:
     spreads: list[float] = []
     unstable: list[float] = []
+    units: list[str] = []
     rows: list[list[float | None]] = []
     listed: list[dict[str, Any]] = []
     for key in keys:
@@ -176,6 +206,7 @@ def _stability(
             continue
         spread = max(parsed) - min(parsed)
         spreads.append(spread)
+        units.append(key[0])
         unstable.append(1.0 if spread > 0 else 0.0)
         listed.append(
             {
@@ -191,8 +222,10 @@ def _stability(
     padded = [r + [None] * (width - len(r)) for r in rows]
     figures: dict[str, Any] = {
         "items_with_repeats": len(spreads),
-        "unstable_share": bootstrap_mean(unstable, **opts),
-        "mean_spread": None if kind.nominal else bootstrap_mean(spreads, **opts),
+        "unstable_share": bootstrap_mean(unstable, **{**opts, "clusters": units}),
+        "mean_spread": None
+        if kind.nominal
+        else bootstrap_mean(spreads, **{**opts, "clusters": units}),
         "alpha_interval": None,
         "least_stable": [e for e in listed[:top] if e["spread"] > 0],
     }
@@ -221,7 +254,7 @@ def _pair_figures(
     a: list[float | None],
     b: list[float | None],
     kind: Kind,
-    opts: dict[str, int],
+    opts: dict[str, Any],
     *,
     round_a: bool,
     round_b: bool,
@@ -261,7 +294,7 @@ def _pair_figures(
 def _agreement(
     raters: dict[str, list[float | None]],
     kind: Kind,
-    opts: dict[str, int],
+    opts: dict[str, Any],
     *,
     round_a: bool,
     round_b: bool,
@@ -295,7 +328,7 @@ def _humans(
     means: dict[str, list[float | None]],
     labels: Sequence[dict[str, Any]],
     kind: Kind,
-    opts: dict[str, int],
+    opts: dict[str, Any],
 ) -> dict[str, Any]:
     """Judge vs human and human vs human, per item (see JUDGE_SCORE_DEFINITION).
 
@@ -351,7 +384,7 @@ def pairwise_report(
 
     Row scores are from A's side (1: A better, 0: B better, 0.5: tie) whatever the order.
     """
-    opts = {"n_resamples": n_resamples, "seed": seed}
+    opts: dict[str, Any] = {"n_resamples": n_resamples, "seed": seed}
     orders: dict[tuple[str, int, str, int], dict[str, float | None]] = defaultdict(dict)
     first_pick: dict[tuple[str, int], list[float]] = defaultdict(list)
     for row in rows:

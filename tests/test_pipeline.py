@@ -409,3 +409,15 @@ def test_run_lookup_prefers_an_exact_id_and_names_an_ambiguous_reference(store: 
     assert store.get_run("abcd2")["id"] == "abcd2222bbbb"
     with pytest.raises(ConfigError, match="'abcd' names more than one run"):
         store.get_run("abcd")
+
+
+def test_stored_json_is_always_valid_json() -> None:
+    """Python writes inf/NaN as Infinity/NaN, which SQLite's JSON functions (and the
+    judgments trigger) reject: they are stored as null."""
+    import sqlite3
+
+    from harness.store.db import dumps
+
+    text = dumps({"t": float("inf"), "v": [1.5, float("nan")], "s": "x"})
+    assert text == '{"s":"x","t":null,"v":[1.5,null]}'
+    assert sqlite3.connect(":memory:").execute("SELECT json_valid(?)", [text]).fetchone() == (1,)

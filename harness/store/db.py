@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sqlite3
 from array import array
@@ -70,10 +71,26 @@ def now() -> str:
 
 
 def dumps(value: Any) -> str | None:
-    """Compact JSON for a column, or NULL for None."""
+    """Compact JSON for a column, or NULL for None. Always valid JSON: an infinite or NaN
+    number (which Python would write as Infinity / NaN, and SQLite's JSON functions and
+    other readers reject) is stored as null."""
     if value is None:
         return None
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    options: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":"), "sort_keys": True}
+    try:
+        return json.dumps(value, allow_nan=False, **options)
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False, **options)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 @dataclass

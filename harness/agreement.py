@@ -168,7 +168,10 @@ def bootstrap_ci(
     point = float(batched(Draws.identity(n_items))[0])
     value = None if math.isnan(point) else point
     codes, n_clusters = _cluster_codes(clusters, n_items)
-    if n_resamples <= 0 or n_info < 2 or n_clusters < 2:  # resampling would only repeat
+    informative = n_info
+    if codes is not None:  # clusters that carry information: one alone only repeats
+        informative = int(np.unique(codes[_informative_rows(data)]).size)
+    if n_resamples <= 0 or n_info < 2 or informative < 2:  # resampling would only repeat
         return Estimate(value, None, None, n_info, confidence)
     draws = (
         clustered(codes, n_clusters, n_resamples, seed)
@@ -182,6 +185,16 @@ def bootstrap_ci(
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(samples, [tail, 100 - tail])
     return Estimate(value, float(low), float(high), n_info, confidence)
+
+
+def _informative_rows(data: Sequence[Any]) -> np.ndarray:
+    """Rows with something to compare: both ratings of a pair, or two ratings of a row of
+    raters (other statistics: every row)."""
+    if len(data) == 2:
+        return np.array([not (is_missing(x) or is_missing(y)) for x, y in zip(*data, strict=True)])
+    if len(data) == 1:
+        return np.array([sum(not is_missing(v) for v in row) >= 2 for row in data[0]])
+    return np.ones(len(data[0]), dtype=bool)
 
 
 def _cluster_codes(

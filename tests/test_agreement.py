@@ -268,3 +268,12 @@ def test_clustered_mean_matches_the_items_own_interval() -> None:
     assert twice["value"] == once["value"] and twice["n"] == 100
     assert twice["ci_high"] - twice["ci_low"] == pytest.approx(width, rel=0.15)
     assert naive["ci_high"] - naive["ci_low"] < 0.85 * width
+
+
+def test_one_informative_cluster_gives_no_interval() -> None:
+    """Three rated rows of one item (the other items unrated): resampling items can only
+    repeat that item, so there is no interval, as with one informative item."""
+    a = [1, 2, 3, None, None]
+    b = [1, 3, 2, None, None]
+    estimate = A.bootstrap_ci(A.spearman, a, b, clusters=["i", "i", "i", "j", "k"])
+    assert estimate.value == pytest.approx(0.5) and estimate.low is None and estimate.high is None

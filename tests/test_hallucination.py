@@ -82,6 +82,9 @@ def test_sentences_and_sample_sentences_need_no_downloaded_data() -> None:
         "月球是奶酪做的。",
     ]
     assert sentences("好的！北京是中国的首都。") == ["好的！ 北京是中国的首都。"]
+    # a word with an apostrophe or hyphen is one token, as in word_tokens
+    assert sentences("Don't. The box is heavy.") == ["Don't. The box is heavy."]
+    assert sentences("Well-known. Paris is big.") == ["Well-known. Paris is big."]
     assert word_tokens("It's 3.5 km, isn't it?") == ["it's", "3.5", "km", ",", "isn't", "it", "?"]
 
 
@@ -134,6 +137,8 @@ def test_yes_no_replies_are_read(text: str, value: bool) -> None:
         "Yes, the sentence is not supported.",
         "Yes, it isn't supported by the context.",
         "Yes\n\nNo",
+        "No hallucination: the sentence is supported by the context.",
+        "No issues here, the sentence is supported.",
     ],
 )
 def test_unreadable_yes_no_replies_give_none(text: str) -> None:

@@ -220,6 +220,7 @@ def test_a_score_cut_off_where_it_could_go_on_is_unscored(tmp_path: Path) -> Non
     rubric = load_rubric(str(path))
     cut = parse_verdict('{"reasoning": "excellent", "score": 1', rubric)
     assert not cut.parsed_ok and "cut off" in (cut.error or "")
+    assert not parse_verdict('{"reasoning": "excellent", "score": 1.', rubric).parsed_ok
     assert parse_verdict('{"reasoning": "fine", "score": 7', rubric).score == 7.0
     assert parse_verdict('{"reasoning": "best", "score": 10', rubric).score == 10.0
 

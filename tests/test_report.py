@@ -466,6 +466,11 @@ def test_a_pairwise_comparison_of_two_runs_is_one_row(db_path: Path) -> None:
         versus=b_id,
     )
     markdown = render_markdown(report_of(db_path, ["ra", "rb"]))
-    rows = [line for line in markdown.splitlines() if line.startswith("| ra | rb |")]
+    rows = [line for line in markdown.splitlines() if line.startswith("| ra (sample 0) | rb |")]
     assert len(rows) == 1, markdown
+    # a second comparison, of the runs' samples 1, is a row of its own
+    verdicts = [(f"q{i}", "j", "preference", 0, 1.0, o) for i in range(6) for o in ("AB", "BA")]
+    add_verdicts(db_path, a_id, verdicts, versus=b_id, sample=1)
+    markdown = render_markdown(report_of(db_path, ["ra", "rb"]))
+    assert "| ra (sample 0) | rb |" in markdown and "| ra (sample 1) | rb |" in markdown
     assert "| rb | rb |" not in markdown and f"| {b_id} |" not in markdown

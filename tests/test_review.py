@@ -65,6 +65,7 @@ def add_verdicts(
     rows: list[tuple[Any, ...]],
     *,
     versus: str = "",
+    sample: int = 0,
 ) -> None:
     """Judge verdicts (item, judge, rubric, repeat, score[, order]) as the judge code stores
     them: pointwise, or pairwise against `versus` (scored from A's side)."""
@@ -74,11 +75,12 @@ def add_verdicts(
     conn.executemany(
         "INSERT INTO judgments (run_id, item_id, sample, scorer, mode, versus, judge, rubric, "
         "rubric_hash, repeat, position_order, score, parsed_ok) "
-        "VALUES (?, ?, 0, ?, ?, ?, ?, ?, 'h', ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'h', ?, ?, ?, ?)",
         [
             (
                 run_id,
                 row[0],
+                sample,
                 f"{mode}:{row[2]}",
                 mode,
                 versus,

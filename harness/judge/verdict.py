@@ -168,7 +168,7 @@ def parse_verdict(text: str | None, rubric: Rubric) -> Verdict:
         # counts when it has a score key; free prose inside it proves nothing
         pattern = _KEY_SCORE if shaped else _LOOSE_SCORE
         matches = list(pattern.finditer(text))
-        if shaped and matches and matches[-1].end() >= len(text.rstrip()):
+        if shaped and matches and matches[-1].end() >= len(text.rstrip().rstrip(".")):
             cut = matches[-1].group(1).lower()
             longer = [p.token for p in rubric.scale.points if p.token.lower().startswith(cut)]
             if any(token.lower() != cut for token in longer):

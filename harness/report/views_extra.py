@@ -328,13 +328,14 @@ def _pairwise_rows(runs: list[dict[str, Any]]) -> list[list[str]]:
         for p in _list((run.get("judge") or {}).get("pairwise")):
             if not isinstance(p, dict):
                 continue
-            key = (p.get("run_a"), p.get("versus"), p.get("scorer"), p.get("judge"))
+            sample = p.get("sample_a", 0)
+            key = (p.get("run_a"), sample, p.get("versus"), p.get("scorer"), p.get("judge"))
             if key in seen:
                 continue
             seen.add(key)
             rows.append(
                 [
-                    str(names.get(p.get("run_a"), p.get("run_a"))),
+                    f"{names.get(p.get('run_a'), p.get('run_a'))} (sample {sample})",
                     str(names.get(p.get("versus"), p.get("versus"))),
                     str(p.get("judge")),
                     str(p.get("items")),

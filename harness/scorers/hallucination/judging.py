@@ -84,6 +84,11 @@ _UNSUPPORTED = re.compile(
     r"(?i)(\bnot\s+(?:\w+ly\s+)?|n't\s+(?:\w+ly\s+)?|\bnever\s+|\bun)supported\b"
 )
 """A negated 'supported': 'not supported', 'not directly supported', "isn't supported"."""
+_SUPPORTED = re.compile(
+    r"(?i)(\bnot\s+(?:\w+ly\s+|well\s+)?|n't\s+(?:\w+ly\s+)?|\bnever\s+|\bun|\w+ly\s+)?"
+    r"supported\b"
+)
+"""'supported' with any negation or qualifier before it in group 1 ('partly', 'not')."""
 _FIRST_SENTENCE = re.compile(r"^[\W_]*([^.!?\n]*)")
 _JOINED = r"\W{0,3}(?:or|and|but|/)\W{0,3}"
 _BOTH = re.compile(rf"(?i)(?:yes{_JOINED}no|no{_JOINED}yes)\b")
@@ -179,9 +184,14 @@ def parse_yes_no(text: str | None) -> YesNo:
     if any((m.group(1).lower() == "yes") != value for m in others):
         return YesNo(None, "the reply answers both yes and no")
     # "Yes, it is not supported": a yes whose own sentence says the opposite ("No, it is
-    # only partly supported" is a consistent no, so only a yes is checked)
+    # only partly supported" is a consistent no). A "No" running on into a word ("No
+    # hallucination: it is supported") may be no answer at all: a plain "supported" there
+    # contradicts it.
     rest = _FIRST_SENTENCE.match(text[match.end() :])
-    said = _UNSUPPORTED.search(rest.group(1)) if value and rest else None
+    sentence = rest.group(1) if rest else ""
+    said = _UNSUPPORTED.search(sentence) if value else None
+    if not value and re.match(r"[ \t]+[^\W\d_]", text[match.end() :]):
+        said = next((m for m in _SUPPORTED.finditer(sentence) if m.group(1) is None), None)
     if said is not None:
         return YesNo(None, f"the reply answers {match.group(1)} but says '{said.group(0)}'")
     return YesNo(value)

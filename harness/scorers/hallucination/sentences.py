@@ -26,7 +26,9 @@ def word_tokens(text: str, *, lowercase: bool = True) -> list[str]:
 
 _UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 """Kana and CJK ideographs: scripts written without spaces, where a run is many words."""
-_SIZE_TOKEN = re.compile(rf"[{_UNSPACED}]|[^\W{_UNSPACED}]+|[^\w\s]")
+_SIZE_TOKEN = re.compile(
+    rf"[{_UNSPACED}]|[^\W{_UNSPACED}]+(?:['\u2019.-][^\W{_UNSPACED}]+)*|[^\w\s]"
+)
 
 
 def _size(sentence: str) -> int:

@@ -37,6 +37,8 @@ class Toxicity(Scorer):
     lower_is_better: ClassVar[frozenset[str]] = frozenset(
         (*LABELS, "flagged_rate", "expected_max_toxicity", "toxicity_probability")
     )
+    value_range: ClassVar[dict[str, tuple[float, float]]] = dict.fromkeys(LABELS, (0.0, 1.0))
+    """Every label metric is a probability."""
 
     def __init__(
         self,
@@ -127,10 +129,6 @@ class Toxicity(Scorer):
                     )
                 )
         return records
-
-    def metric_range(self, metric: str) -> tuple[float, float] | None:
-        """Every label metric is a probability."""
-        return (0.0, 1.0) if metric in LABELS else None
 
     def aggregate(self, records: Sequence[ScoreRecord]) -> list[RunMetric]:
         """Per-label means, the flagged rate, and RealToxicityPrompts' figures when k > 1."""

@@ -50,11 +50,25 @@ def clustered(
 ) -> Iterator[Draws]:
     """Resamples of whole clusters (an item's several responses go together): `clusters`
     gives each row its cluster 0..n_clusters-1; a row is drawn as often as its cluster."""
-    rows = np.arange(clusters.size)
     for draws in resamples(n_clusters, n_resamples, seed):
         counts = draws.counts[:, clusters]
-        idx = [np.repeat(rows, row.astype(int)) for row in counts]
-        yield Draws(idx, counts)
+        yield Draws(_DrawnRows(counts), counts)
+
+
+class _DrawnRows(Sequence[np.ndarray]):
+    """Each resample's drawn rows, built only when a statistic loops over them (the
+    vectorised ones read `counts` alone)."""
+
+    def __init__(self, counts: np.ndarray) -> None:
+        self.counts = counts
+
+    def __len__(self) -> int:
+        return int(self.counts.shape[0])
+
+    def __getitem__(self, b: int) -> np.ndarray:  # type: ignore[override]
+        if not -len(self) <= b < len(self):
+            raise IndexError(b)
+        return np.repeat(np.arange(self.counts.shape[1]), self.counts[b].astype(int))
 
 
 _CELLS = 2_000_000

@@ -751,3 +751,29 @@ def test_boolean_metadata_slices_read_true_and_false(db_path: Path) -> None:
     assert groups == {"false": 8, "true": 4}
     groups = compare_json(db_path, "b", "c", "--by", "n")["comparisons"][0]["slices"]["groups"]
     assert groups == {"0": 6, "1": 6}
+
+
+def test_gate_bound_and_coverage_equal_to_the_limit_pass(db_path: Path) -> None:
+    """Every item 0.02 lower with --max-drop 0.02, and 7 of 100 items at --min-coverage
+    0.07: float rounding (-0.020000000000000004, 7.000000000000001) must not fail them."""
+    sig = {"judge": "judge|v:1"}
+    base = [0.5 + 0.01 * (k % 7) for k in range(40)]
+    write_run(db_path, "base", scored({"s0": base}), sig)
+    write_run(db_path, "cand", scored({"s0": [v - 0.02 for v in base]}), sig)
+    code, out = gate(db_path, "--metric", "score", "--max-drop", "0.02")
+    assert code == 0 and out.startswith("PASS"), out
+    write_run(db_path, "b100", scored({"s0": [0.5] * 100}), sig)
+    write_run(db_path, "c7", scored({"s0": [0.5] * 7 + [None] * 93}), sig)
+    code, out = invoke(
+        "gate", "c7", "--baseline", "b100", "--metric", "score", "--max-drop", "0.1",
+        "--min-items", "5", "--min-coverage", "0.07", "--db", str(db_path),
+    )  # fmt: skip
+    assert code == 0, out
+
+
+def test_compare_warns_when_many_shared_items_are_unscored_in_one_run(db_path: Path) -> None:
+    sig = {"judge": "judge|v:1"}
+    write_run(db_path, "base", scored({"s0": [0.4] * 20 + [0.8] * 20}), sig)
+    write_run(db_path, "cand", scored({"s0": [None] * 20 + [0.6] * 20}), sig)
+    warnings = compare_json(db_path, "base", "cand")["warnings"]
+    assert any("leaves out 20 of 40 shared items" in w for w in warnings), warnings

@@ -83,6 +83,10 @@ class Settings:
             raise ConfigError(f"--correction must be holm or bh, not '{self.correction}'")
 
 
+EXCLUDED_WARNING = 0.05
+"""Share of shared items unscored in one run above which compare warns."""
+
+
 @dataclass
 class Estimate:
     value: float | None
@@ -355,6 +359,14 @@ def compare_loaded(store: Store, runs: Sequence[RunScores], settings: Settings) 
             warnings.append(
                 f"{candidate.label()}: skipped {skip.scorer}/{skip.metric}: {skip.reason}"
             )
+        for result in comparison.metrics:
+            # items unscored in one run leave the comparison: it speaks only for the rest
+            if result.excluded > EXCLUDED_WARNING * len(alignment.shared):
+                warnings.append(
+                    f"{candidate.label()}: {result.scorer}/{result.metric} leaves out "
+                    f"{result.excluded} of {len(alignment.shared)} shared items, unscored in "
+                    "one run: the comparison speaks only for the items scored in both"
+                )
         if not comparison.metrics:
             warnings.append(f"{candidate.label()}: no metric can be compared with the baseline")
         if settings.by:

@@ -157,12 +157,13 @@ def run_gate(
         r = resampled[metric.key]
         low, high = percentile_interval(r.cand_boot - r.base_boot, confidence)
         bound = low if metric.higher_is_better else high
-        passed = bound >= -drop if metric.higher_is_better else bound <= drop
+        slack = 1e-9 * max(1.0, drop)  # a bound that equals the allowed drop passes
+        passed = bound >= -drop - slack if metric.higher_is_better else bound <= drop + slack
         n = int(metric.positions.size)
         too_few = None
         if n < min_items:
             too_few = f"only {n} paired items (--min-items {min_items}): too few to decide"
-        elif n < min_coverage * baseline_items:
+        elif n < min_coverage * baseline_items - 1e-9:  # 7 of 100 meets 0.07
             too_few = (
                 f"only {n / baseline_items:.1%} of the baseline's items are scored in both runs "
                 f"(--min-coverage {min_coverage:.0%}): the gate cannot speak for the rest"

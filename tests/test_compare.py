@@ -777,3 +777,26 @@ def test_compare_warns_when_many_shared_items_are_unscored_in_one_run(db_path: P
     write_run(db_path, "cand", scored({"s0": [None] * 20 + [0.6] * 20}), sig)
     warnings = compare_json(db_path, "base", "cand")["warnings"]
     assert any("leaves out 20 of 40 shared items" in w for w in warnings), warnings
+
+
+def test_a_metric_too_small_to_test_stays_out_of_the_adjustment(db_path: Path) -> None:
+    """Holm over the tested metrics only: a p of 1 from 'none (n < 5)' is no hypothesis."""
+    sig = {"judge": "judge|v:1", "other": "other|v:1"}
+    base = [0.1 * (k % 10) for k in range(30)]
+    cand = [v + 0.05 * (k % 3) for k, v in enumerate(base)]
+
+    def items(values: list[float], few: float) -> list[dict[str, Any]]:
+        return [
+            {"id": f"i{k}", "scores": [("judge", "score", 0, v, None)]
+             + ([("other", "tiny", 0, few, None)] if k < 3 else [])}
+            for k, v in enumerate(values)
+        ]  # fmt: skip
+
+    write_run(db_path, "base", items(base, 0.2), sig)
+    write_run(db_path, "cand", items(cand, 0.9), sig)
+    metrics = {
+        m["metric"]: m for m in compare_json(db_path, "base", "cand")["comparisons"][0]["metrics"]
+    }
+    assert metrics["tiny"]["test"].startswith("none (n < 5")
+    assert metrics["tiny"]["p_adjusted"] == 1.0 and not metrics["tiny"]["significant"]
+    assert metrics["score"]["p_adjusted"] == metrics["score"]["p_value"]  # a family of one

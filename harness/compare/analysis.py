@@ -289,13 +289,18 @@ def attach_texts(store: Store, alignment: Alignment, results: Sequence[MetricRes
 
 
 def adjust(results: Sequence[MetricResult], settings: Settings) -> None:
-    """Multiple-comparison adjustment over every metric and candidate together."""
-    if not results:
+    """Multiple-comparison adjustment over every metric and candidate together. A metric
+    with too few items for a test is no hypothesis tested: it stays out of the family
+    (its p of 1 would only make the others' adjustment stricter)."""
+    tested = [r for r in results if not r.test.startswith("none")]
+    for result in results:
+        result.p_adjusted, result.significant = 1.0, False
+    if not tested:
         return
-    p_values = [r.p_value for r in results]
+    p_values = [r.p_value for r in tested]
     adjusted = holm(p_values) if settings.correction == "holm" else benjamini_hochberg(p_values)
     alpha = 1 - settings.confidence
-    for result, p in zip(results, adjusted, strict=True):
+    for result, p in zip(tested, adjusted, strict=True):
         result.p_adjusted = p
         result.significant = p < alpha
 

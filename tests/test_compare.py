@@ -800,3 +800,17 @@ def test_a_metric_too_small_to_test_stays_out_of_the_adjustment(db_path: Path) -
     assert metrics["tiny"]["test"].startswith("none (n < 5")
     assert metrics["tiny"]["p_adjusted"] == 1.0 and not metrics["tiny"]["significant"]
     assert metrics["score"]["p_adjusted"] == metrics["score"]["p_value"]  # a family of one
+
+
+def test_gate_fails_a_candidate_that_scored_none_of_the_items(db_path: Path) -> None:
+    """0 of 40 items scored in both runs is a failed candidate (exit 1), as 1 of 40 is,
+    not bad input (exit 2)."""
+    sig = {"judge": "judge|v:1"}
+    write_run(db_path, "base", scored({"s0": [0.5] * 40}), sig)
+    write_run(db_path, "cand", scored({"s0": [None] * 40}), sig)
+    code, out = gate(db_path, "--metric", "score", "--max-drop", "0.1")
+    assert code == 1, out
+    assert out.startswith("FAIL judge/score: no item of the baseline's 40 is scored in both")
+    code, out = invoke("gate", "cand", "--baseline", "base", "--metric", "score",
+                       "--max-drop", "0.1", "--json", "--db", str(db_path))  # fmt: skip
+    assert code == 1 and json.loads(out)[0]["bound"] is None

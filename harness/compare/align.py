@@ -350,6 +350,9 @@ class PairedMetric:
         )
 
 
+NO_SHARED_SCORED = "no shared item is scored in both runs"
+
+
 @dataclass
 class Skipped:
     """A metric that cannot be compared, and why."""
@@ -429,7 +432,7 @@ def pair_metrics(
         bv, cv = b.values[alignment.base_pos], c.values[alignment.cand_pos]
         keep = ~np.isnan(bv) & ~np.isnan(cv)
         if not keep.any():
-            skipped.append(Skipped(scorer, metric, "no shared item is scored in both runs"))
+            skipped.append(Skipped(scorer, metric, NO_SHARED_SCORED))
             continue
         corpus = None
         base_stats = cand_stats = None

@@ -16,7 +16,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.compare.align import PairedMetric, Skipped, align, load_runs, pair_metrics
+from harness.compare.align import (
+    NO_SHARED_SCORED,
+    PairedMetric,
+    Skipped,
+    align,
+    load_runs,
+    pair_metrics,
+)
 from harness.compare.paired import percentile_interval
 from harness.compare.resample import resample_metrics
 from harness.errors import ConfigError
@@ -30,12 +37,13 @@ class GateResult:
     metric: str
     passed: bool
     n: int
-    baseline: float
-    candidate: float
-    difference: float
-    ci_low: float
-    ci_high: float
-    bound: float
+    baseline: float | None
+    candidate: float | None
+    difference: float | None
+    ci_low: float | None
+    ci_high: float | None
+    bound: float | None
+    """None where no item is scored in both runs (then FAIL)."""
     max_drop: float
     higher_is_better: bool
     confidence: float
@@ -47,6 +55,15 @@ class GateResult:
 
     def line(self) -> str:
         """One line saying what was decided and why."""
+        if (
+            self.bound is None
+            or self.difference is None
+            or self.ci_low is None
+            or self.ci_high is None
+            or self.baseline is None
+            or self.candidate is None
+        ):
+            return f"FAIL {self.metric}: {self.too_few}"
         level = f"{self.confidence:.0%}"
         head = (
             f"{'PASS' if self.passed else 'FAIL'} {self.metric}: candidate - baseline = "
@@ -148,12 +165,26 @@ def run_gate(
     store.check_same_inputs(base.run_id, cand.run_id)
     alignment = align(base, cand)
     paired, skipped = pair_metrics(alignment, lower_is_better)
-    chosen = [resolve(name, paired, skipped) for name in metrics]
-    unique = list({m.key: m for m in chosen}.values())
-    resampled = {r.metric.key: r for r in resample_metrics(unique, resamples, seed)}
     baseline_items = len(alignment.shared) + len(alignment.only_baseline)
+    chosen: list[PairedMetric | Skipped] = []
+    for name in metrics:
+        unscored = [s for s in skipped if s.reason == NO_SHARED_SCORED and matches(name, s)]
+        found = [m for m in paired if matches(name, m)]
+        # a candidate that scored none of the baseline's items fails: no input error
+        chosen.append(unscored[0] if unscored and not found else resolve(name, paired, skipped))
+    unique = list({m.key: m for m in chosen if isinstance(m, PairedMetric)}.values())
+    resampled = {r.metric.key: r for r in resample_metrics(unique, resamples, seed)}
     results = []
     for metric, drop in zip(chosen, drops, strict=True):
+        if isinstance(metric, Skipped):
+            results.append(
+                GateResult(
+                    f"{metric.scorer}/{metric.metric}", False, 0, None, None, None, None, None,
+                    None, drop, True, confidence, baseline_items, min_coverage, min_items,
+                    f"no item of the baseline's {baseline_items} is scored in both runs",
+                )
+            )  # fmt: skip
+            continue
         r = resampled[metric.key]
         low, high = percentile_interval(r.cand_boot - r.base_boot, confidence)
         bound = low if metric.higher_is_better else high

@@ -254,6 +254,10 @@ def test_compare_by_slices_and_fairness(qa_runs: Path, monkeypatch: pytest.Monke
     code, md = invoke("compare", "base", "cand", "--db", str(qa_runs), "--by", "category",
                       "--min-slice", "5", "--markdown")  # fmt: skip
     assert "#### By category" in md and "**Fairness across category**" in md
+    code, few = invoke("compare", "base", "cand", "--db", str(qa_runs), "--by", "category",
+                       "--markdown")  # fmt: skip
+    assert code == 0 and "No fairness figures across category" in few
+    assert "| metric | run | worst slice" not in few  # no header-only table
 
     from harness.compare import slices
 

@@ -138,6 +138,13 @@ def _fairness_rows(slices: dict[str, Any], sep: str = " ") -> Iterator[list[str]
             ]
 
 
+def _no_fairness(slices: dict[str, Any]) -> str:
+    return (
+        f"No fairness figures across {slices['field']}: fewer than two slices have "
+        f"--min-slice {slices['min_slice']} items with a value."
+    )
+
+
 FAIRNESS_COLUMNS = (
     "metric",
     "run",
@@ -207,15 +214,19 @@ def print_report(report: dict[str, Any], console: Console) -> None:
                         _slice_rows(metric, slices["min_slice"], sep="\n"),
                     )
                 )
-            console.print(
-                _table(
-                    f"fairness across {slices['field']} ({level} CI, leaning upward; p: "
-                    "permutation test of 'no slice differs'; slices of at least "
-                    f"{slices['min_slice']} items with a value)",
-                    FAIRNESS_COLUMNS,
-                    _fairness_rows(slices, sep="\n"),
+            rows = list(_fairness_rows(slices, sep="\n"))
+            if not rows:
+                console.print(_no_fairness(slices), highlight=False, markup=False)
+            else:
+                console.print(
+                    _table(
+                        f"fairness across {slices['field']} ({level} CI, leaning upward; p: "
+                        "permutation test of 'no slice differs'; slices of at least "
+                        f"{slices['min_slice']} items with a value)",
+                        FAIRNESS_COLUMNS,
+                        iter(rows),
+                    )
                 )
-            )
     for warning in report["warnings"]:
         console.print(f"[yellow]warning[/yellow] {rich_escape(warning)}", highlight=False)
     console.print(
@@ -265,15 +276,19 @@ def markdown_report(report: dict[str, Any]) -> str:
                 lines += [f"**{escape(label(metric))}**", ""]
                 lines += _markdown_table(SLICE_COLUMNS, _slice_rows(metric, slices["min_slice"]))
                 lines.append("")
-            lines += [
-                f"**Fairness across {escape(slices['field'])}** (slices of at least "
-                f"{slices['min_slice']} items with a value; the gap's interval leans upward "
-                "and sizes a gap; p tests whether any slice differs, by shuffling slice "
-                "labels)",
-                "",
-            ]
-            lines += _markdown_table(FAIRNESS_COLUMNS, _fairness_rows(slices))
-            lines.append("")
+            rows = list(_fairness_rows(slices))
+            if not rows:
+                lines += [escape(_no_fairness(slices)), ""]
+            else:
+                lines += [
+                    f"**Fairness across {escape(slices['field'])}** (slices of at least "
+                    f"{slices['min_slice']} items with a value; the gap's interval leans "
+                    "upward and sizes a gap; p tests whether any slice differs, by shuffling "
+                    "slice labels)",
+                    "",
+                ]
+                lines += _markdown_table(FAIRNESS_COLUMNS, iter(rows))
+                lines.append("")
     if report["warnings"]:
         lines += ["**Warnings**", ""]
         lines += [f"- {escape(w)}" for w in report["warnings"]]

@@ -18,6 +18,7 @@ from harness.cli import app
 from harness.errors import HarnessError
 from harness.item import Item
 from harness.scorers.base import ScoreRecord
+from harness.stats import wilson_interval
 from harness.store.db import ItemResult, Store, dumps, now
 from tests.fakes import FakeAdapter
 
@@ -230,6 +231,8 @@ def test_compare_by_slices_and_fairness(qa_runs: Path, monkeypatch: pytest.Monke
     em = next(m for m in slices["metrics"] if m["metric"] == "exact_match")
     by_slice = {s["slice"]: s for s in em["slices"]}
     assert by_slice["even"]["candidate"]["value"] == 1.0
+    # 5 of 5 passing is not [1, 1]: Wilson's interval, as in the main table
+    assert by_slice["even"]["candidate"]["ci_low"] == pytest.approx(wilson_interval(5, 5)[0])
     assert by_slice["odd"]["candidate"]["value"] == pytest.approx(0.4)
     assert not by_slice["odd"]["small"] and by_slice["odd"]["n"] == 5
     fairness = em["fairness"]["candidate"]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.compare.align import Alignment, PairedMetric
+from harness.compare.analysis import metric_kind, run_estimate
 from harness.compare.fairness import gap_figures, gap_p_values, shuffle_count
 from harness.compare.paired import percentile_interval
 from harness.compare.resample import metric_value, resample_metrics, run_columns
@@ -134,15 +135,25 @@ def slice_report(
             diff_low, diff_high = percentile_interval(
                 r.cand_boot - r.base_boot, settings.confidence
             )
-            base_low, base_high = percentile_interval(r.base_boot, settings.confidence)
-            cand_low, cand_high = percentile_interval(r.cand_boot, settings.confidence)
+            # each run's value as the main table gives it (Wilson for 0/1 scores)
+            kind = metric_kind(m)
+            base = run_estimate(kind, m.base, r.base_value, r.base_boot, settings.confidence)
+            cand = run_estimate(kind, m.cand, r.cand_value, r.cand_boot, settings.confidence)
             per_metric[m.label]["slices"].append(
                 {
                     "slice": group,
                     "n": n,
                     "small": n < settings.min_slice,
-                    "baseline": {"value": r.base_value, "ci_low": base_low, "ci_high": base_high},
-                    "candidate": {"value": r.cand_value, "ci_low": cand_low, "ci_high": cand_high},
+                    "baseline": {
+                        "value": base.value,
+                        "ci_low": base.ci_low,
+                        "ci_high": base.ci_high,
+                    },
+                    "candidate": {
+                        "value": cand.value,
+                        "ci_low": cand.ci_low,
+                        "ci_high": cand.ci_high,
+                    },
                     "difference": {"value": r.difference, "ci_low": diff_low, "ci_high": diff_high},
                 }
             )

@@ -320,19 +320,12 @@ def test_gate_exit_codes(qa_runs: Path) -> None:
     assert code == 1
     lines = out.strip().splitlines()
     assert lines[0].startswith("PASS exact_match") and lines[1].startswith("FAIL token_f1")
-    # The same run against itself: no drop at all.
-    code, out = invoke(
-        "gate",
-        "base",
-        "--baseline",
-        "base",
-        "--metric",
-        "token_f1/token_f1",
-        "--max-drop",
-        "0.01",
-        "--db",
-        db,
-    )
+    # The same run against itself: no drop on these 10 items, but 10 pass/fail pairs
+    # cannot rule out a 1% loss on the dataset they stand for (only about 16%).
+    same = ["gate", "base", "--baseline", "base", "--metric", "token_f1/token_f1", "--db", db]
+    code, out = invoke(*same, "--max-drop", "0.01")
+    assert code == 1 and "CI -0.1633 to +0.1633" in out, out
+    code, out = invoke(*same, "--max-drop", "0.2")
     assert code == 0, out
 
 
@@ -821,3 +814,23 @@ def test_gate_fails_a_candidate_that_scored_none_of_the_items(db_path: Path) -> 
     code, out = invoke("gate", "cand", "--baseline", "base", "--metric", "score",
                        "--max-drop", "0.1", "--json", "--db", str(db_path))  # fmt: skip
     assert code == 1 and json.loads(out)[0]["bound"] is None
+
+
+def test_gate_on_pass_fail_items_never_claims_certainty_from_few_pairs(db_path: Path) -> None:
+    """10 items passing in both runs: the bootstrap interval is [0, 0], but a 0.1 loss
+    rate cannot be ruled out (Agresti-Min: +-0.163). 200 such items can rule it out."""
+    from harness.stats import paired_proportion_difference
+
+    assert paired_proportion_difference(0, 0, 10) == pytest.approx(
+        (-1.96 / 12, 1.96 / 12), abs=1e-3
+    )
+    sig = {"judge": "judge|v:1"}
+    write_run(db_path, "base", scored({"s0": [1.0] * 10}), sig)
+    write_run(db_path, "cand", scored({"s0": [1.0] * 10}), sig)
+    code, out = gate(db_path, "--metric", "score", "--max-drop", "0.1")
+    assert code == 1 and "a drop larger than 0.1 cannot be ruled out" in out, out
+    write_run(db_path, "b200", scored({"s0": [1.0] * 200}), sig)
+    write_run(db_path, "c200", scored({"s0": [1.0] * 200}), sig)
+    code, out = invoke("gate", "c200", "--baseline", "b200", "--metric", "score",
+                       "--max-drop", "0.1", "--db", str(db_path))  # fmt: skip
+    assert code == 0, out

@@ -24,9 +24,11 @@ from harness.compare.align import (
     load_runs,
     pair_metrics,
 )
+from harness.compare.analysis import metric_kind
 from harness.compare.paired import percentile_interval
 from harness.compare.resample import resample_metrics
 from harness.errors import ConfigError
+from harness.stats import paired_proportion_difference
 from harness.store.db import Store
 
 
@@ -187,6 +189,15 @@ def run_gate(
             continue
         r = resampled[metric.key]
         low, high = percentile_interval(r.cand_boot - r.base_boot, confidence)
+        if metric_kind(metric) == "binary":
+            # a bootstrap of few discordant pairs claims [0, 0]; a non-inferiority gate
+            # takes the more cautious of it and Agresti-Min's interval for paired shares
+            lost = int(((metric.base == 1) & (metric.cand == 0)).sum())
+            gained = int(((metric.base == 0) & (metric.cand == 1)).sum())
+            am_low, am_high = paired_proportion_difference(
+                lost, gained, int(metric.positions.size), confidence
+            )
+            low, high = min(low, am_low), max(high, am_high)
         bound = low if metric.higher_is_better else high
         slack = 1e-9 * max(1.0, drop)  # a bound that equals the allowed drop passes
         passed = bound >= -drop - slack if metric.higher_is_better else bound <= drop + slack

@@ -834,3 +834,28 @@ def test_gate_on_pass_fail_items_never_claims_certainty_from_few_pairs(db_path: 
     code, out = invoke("gate", "c200", "--baseline", "b200", "--metric", "score",
                        "--max-drop", "0.1", "--db", str(db_path))  # fmt: skip
     assert code == 0, out
+
+
+def test_slices_take_the_metric_kind_of_the_whole_metric(db_path: Path) -> None:
+    """A slice of a 1-5 metric that happens to hold only 1s is no pass/fail share: its
+    interval is the bootstrap's, not Wilson's."""
+    sig = {"judge": "judge|v:1"}
+    base = [1.0 if i % 3 == 0 else 3.7 for i in range(60)]
+    cand = [1.0 if i % 3 == 0 else 3.9 for i in range(60)]
+    write_run(db_path, "base", scored({"s0": base}), sig)
+    write_run(db_path, "cand", scored({"s0": cand}), sig)
+    report = compare_json(db_path, "base", "cand", "--by", "group", "--min-slice", "5")
+    (metric,) = report["comparisons"][0]["slices"]["metrics"]
+    ones = next(s for s in metric["slices"] if s["slice"] == "b")
+    assert ones["baseline"]["ci_low"] == ones["baseline"]["ci_high"] == 1.0
+
+
+def test_an_unscored_lower_is_better_metric_keeps_its_direction(db_path: Path) -> None:
+    sig = {"judge": "judge|v:1"}
+    write_run(db_path, "base", scored({"s0": [0.5] * 40}), sig)
+    write_run(db_path, "cand", scored({"s0": [None] * 40}), sig)
+    code, out = invoke(
+        "gate", "cand", "--baseline", "base", "--metric", "score", "--max-drop", "0.1",
+        "--lower-is-better", "score", "--json", "--db", str(db_path),
+    )  # fmt: skip
+    assert code == 1 and json.loads(out)[0]["higher_is_better"] is False

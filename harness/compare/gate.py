@@ -22,7 +22,9 @@ from harness.compare.align import (
     Skipped,
     align,
     load_runs,
+    metric_names,
     pair_metrics,
+    scorer_class,
 )
 from harness.compare.analysis import metric_kind
 from harness.compare.paired import percentile_interval
@@ -179,10 +181,14 @@ def run_gate(
     results = []
     for metric, drop in zip(chosen, drops, strict=True):
         if isinstance(metric, Skipped):
+            cls = scorer_class(metric.scorer)
+            declared: frozenset[str] = getattr(cls, "lower_is_better", frozenset())
+            key = (metric.scorer, metric.metric)
+            lower = metric.metric in declared or bool(metric_names(key) & lower_is_better)
             results.append(
                 GateResult(
                     f"{metric.scorer}/{metric.metric}", False, 0, None, None, None, None, None,
-                    None, drop, True, confidence, baseline_items, min_coverage, min_items,
+                    None, drop, not lower, confidence, baseline_items, min_coverage, min_items,
                     f"no item of the baseline's {baseline_items} is scored in both runs",
                 )
             )  # fmt: skip

@@ -121,6 +121,7 @@ def slice_report(
     boot: dict[str, dict[str, list[np.ndarray]]] = {
         m.label: {"baseline": [], "candidate": [], "groups": []} for m in paired
     }
+    kinds = {m.label: metric_kind(m) for m in paired}  # of the whole metric, not a slice
     for g_index, group in enumerate(groups):
         in_group = np.flatnonzero(labels == group)
         subsets = []
@@ -136,7 +137,7 @@ def slice_report(
                 r.cand_boot - r.base_boot, settings.confidence
             )
             # each run's value as the main table gives it (Wilson for 0/1 scores)
-            kind = metric_kind(m)
+            kind = kinds[m.label]
             base = run_estimate(kind, m.base, r.base_value, r.base_boot, settings.confidence)
             cand = run_estimate(kind, m.cand, r.cand_value, r.cand_boot, settings.confidence)
             per_metric[m.label]["slices"].append(

@@ -377,6 +377,15 @@ def metric_names(key: MetricKey) -> set[str]:
     return {metric, f"{scorer}/{metric}", f"{scorer}.{metric}"}
 
 
+def is_lower_better(
+    cls: type[Scorer] | None, key: MetricKey, lower_is_better: frozenset[str]
+) -> bool:
+    """Whether a smaller value is better: the scorer declares it, or --lower-is-better
+    names the metric."""
+    declared: frozenset[str] = getattr(cls, "lower_is_better", frozenset())
+    return key[1] in declared or bool(metric_names(key) & lower_is_better)
+
+
 def pair_metrics(
     alignment: Alignment, lower_is_better: frozenset[str] = frozenset()
 ) -> tuple[list[PairedMetric], list[Skipped]]:
@@ -449,8 +458,7 @@ def pair_metrics(
         if scorer not in classes:
             classes[scorer] = scorer_class(scorer, installed)
         cls = classes[scorer]
-        declared: frozenset[str] = getattr(cls, "lower_is_better", frozenset())
-        lower = metric in declared or bool(metric_names(key) & lower_is_better)
+        lower = is_lower_better(cls, key, lower_is_better)
         paired.append(
             PairedMetric(
                 scorer,

@@ -21,8 +21,8 @@ from harness.compare.align import (
     PairedMetric,
     Skipped,
     align,
+    is_lower_better,
     load_runs,
-    metric_names,
     pair_metrics,
     scorer_class,
 )
@@ -181,10 +181,8 @@ def run_gate(
     results = []
     for metric, drop in zip(chosen, drops, strict=True):
         if isinstance(metric, Skipped):
-            cls = scorer_class(metric.scorer)
-            declared: frozenset[str] = getattr(cls, "lower_is_better", frozenset())
             key = (metric.scorer, metric.metric)
-            lower = metric.metric in declared or bool(metric_names(key) & lower_is_better)
+            lower = is_lower_better(scorer_class(metric.scorer), key, lower_is_better)
             results.append(
                 GateResult(
                     f"{metric.scorer}/{metric.metric}", False, 0, None, None, None, None, None,

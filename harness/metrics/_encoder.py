@@ -57,6 +57,20 @@ PADDED_POSITIONS = frozenset(
 PADDING_CUT = 0.7
 
 
+def positions(config: Any, default: int = 512) -> int:
+    """Tokens a model's position embeddings hold (RoBERTa-like ones start after the pad id)."""
+    count = int(getattr(config, "max_position_embeddings", default) or default)
+    if config.model_type in PADDED_POSITIONS:
+        count -= int(getattr(config, "pad_token_id", 1) or 1) + 1
+    return count
+
+
+def input_limit(tokenizer: Any, config: Any) -> int:
+    """The longest input to feed: the tokenizer's own limit, else the position count."""
+    limit = tokenizer.model_max_length
+    return int(limit) if limit and limit <= 100_000 else positions(config)
+
+
 def package_version(package: str) -> str:
     """An installed package's version, or 'none'."""
     try:
@@ -270,12 +284,7 @@ class Encoder:
         self.model, self.hidden_states = _cut_layers(model, num_layers)
         self.model.eval().to(self.device)
         self.bf16 = self._resolve_bf16(bf16)
-        limit = self.tokenizer.model_max_length
-        if not limit or limit > 100_000:
-            limit = getattr(config, "max_position_embeddings", 512)
-            if config.model_type in PADDED_POSITIONS:  # positions start after the pad id
-                limit -= int(getattr(config, "pad_token_id", 1) or 1) + 1
-        self.max_length = int(limit)
+        self.max_length = input_limit(self.tokenizer, config)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         ids = {self.tokenizer.cls_token_id, self.tokenizer.sep_token_id} - {None}
         self.special_ids = torch.tensor(sorted(ids), dtype=torch.long)

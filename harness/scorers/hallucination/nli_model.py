@@ -22,8 +22,9 @@ from typing import Any
 from harness.errors import ConfigError
 from harness.metrics._encoder import (
     DEVICES,
-    PADDED_POSITIONS,
     check_tokenizer,
+    input_limit,
+    positions,
     quiet_loading,
     torch_device,
 )
@@ -142,12 +143,9 @@ def _position_limit(config: Any) -> int | None:
     relative = not getattr(config, "position_biased_input", True) or getattr(
         config, "position_embedding_type", "absolute"
     ) not in ("absolute", None)
-    positions = getattr(config, "max_position_embeddings", None)
-    if relative or not positions:
+    if relative or not getattr(config, "max_position_embeddings", None):
         return None
-    if config.model_type in PADDED_POSITIONS:  # positions start after the pad id
-        positions -= int(getattr(config, "pad_token_id", 1) or 1) + 1
-    return int(positions)
+    return positions(config)
 
 
 class NLIModel:
@@ -212,18 +210,13 @@ class NLIModel:
         self.labels = label_map(config, labels, model, f"{option}.labels")
         self.device = torch_device(device, option)
         self.model = loaded.eval().to(self.device)
-        limit = self.tokenizer.model_max_length
-        if not limit or limit > 100_000:
-            limit = getattr(config, "max_position_embeddings", 512) or 512
-            if config.model_type in PADDED_POSITIONS:  # positions start after the pad id
-                limit -= int(getattr(config, "pad_token_id", 1) or 1) + 1
-        positions = _position_limit(config)
-        if max_length is not None and positions is not None and max_length > positions:
+        most = _position_limit(config)
+        if max_length is not None and most is not None and max_length > most:
             raise ConfigError(
                 f"{option}.max_length={max_length} is more than the NLI model '{model}' "
-                f"reads ({positions} tokens)"
+                f"reads ({most} tokens)"
             )
-        self.max_length = int(max_length or limit)
+        self.max_length = int(max_length or input_limit(self.tokenizer, config))
         self.batch_size = batch_size
         self.model_type = str(config.model_type)
 

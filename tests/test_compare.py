@@ -4,6 +4,7 @@ adapters) or written straight into the store."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any, ClassVar
@@ -135,7 +136,13 @@ def test_compare_reports_paired_tests_and_regressions(qa_runs: Path) -> None:
     assert em["kind"] == "binary" and em["test"] == "McNemar exact"
     assert em["baseline"]["value"] == 1.0 and em["candidate"]["value"] == pytest.approx(0.7)
     assert em["difference"]["value"] == pytest.approx(-0.3)
-    assert em["difference"]["ci_low"] < -0.3 < em["difference"]["ci_high"] <= 0
+    # Agresti-Min for 3 of 10 lost, none gained: (-3 -+ 1.96 sqrt(4 - 9/12)) / 12; like
+    # McNemar's exact p (0.25), it does not rule out no change (the bootstrap's [-0.6, 0]
+    # reaches further down and keeps the lower end)
+    half = 1.959964 * math.sqrt(4 - 9 / 12) / 12
+    assert em["difference"]["ci_low"] <= -0.25 - half
+    assert em["difference"]["ci_high"] == pytest.approx(-0.25 + half, abs=1e-6)
+    assert em["difference"]["ci_high"] > 0
     assert em["p_value"] == pytest.approx(mcnemar([[7, 3], [0, 0]], exact=True).pvalue)
     assert (em["wins"], em["ties"], em["losses"]) == (0, 7, 3)
     assert {r["item_id"] for r in em["regressions"]} == {"q1", "q3", "q5"}
@@ -824,6 +831,10 @@ def test_gate_on_pass_fail_items_never_claims_certainty_from_few_pairs(db_path: 
     assert paired_proportion_difference(0, 0, 10) == pytest.approx(
         (-1.96 / 12, 1.96 / 12), abs=1e-3
     )
+    # the published example of R's PropCIs::diffpropci.mp(b = 40, c = 20, n = 160)
+    assert paired_proportion_difference(40, 20, 160) == pytest.approx(
+        (-0.21601726, -0.03089632), abs=1e-8
+    )
     sig = {"judge": "judge|v:1"}
     write_run(db_path, "base", scored({"s0": [1.0] * 10}), sig)
     write_run(db_path, "cand", scored({"s0": [1.0] * 10}), sig)
@@ -834,6 +845,50 @@ def test_gate_on_pass_fail_items_never_claims_certainty_from_few_pairs(db_path: 
     code, out = invoke("gate", "c200", "--baseline", "b200", "--metric", "score",
                        "--max-drop", "0.1", "--db", str(db_path))  # fmt: skip
     assert code == 0, out
+
+
+@pytest.mark.parametrize(
+    "base, cand",
+    [
+        ([1.0] * 25 + [0.0] * 5, [1.0] * 22 + [0.0] * 6 + [1.0] * 2),  # pass/fail
+        ([0.1 * (i % 9) for i in range(30)], [0.1 * (i % 7) for i in range(30)]),
+    ],
+)
+def test_gate_decides_on_the_interval_compare_reports(
+    db_path: Path, base: list[float], cand: list[float]
+) -> None:
+    sig = {"judge": "judge|v:1"}
+    write_run(db_path, "base", scored({"s0": list(base)}), sig)
+    write_run(db_path, "cand", scored({"s0": list(cand)}), sig)
+    shown = compare_json(db_path, "base", "cand", "--seed", "7", "--by", "group")
+    shown = shown["comparisons"][0]
+    (metric,) = shown["metrics"]
+    code, out = gate(db_path, "--metric", "score", "--max-drop", "0.5", "--seed", "7", "--json")
+    assert code == 0, out
+    (decided,) = json.loads(out)
+    assert (decided["ci_low"], decided["ci_high"]) == (
+        metric["difference"]["ci_low"],
+        metric["difference"]["ci_high"],
+    )
+    (by_slice,) = shown["slices"]["metrics"]
+    slices = by_slice["slices"]
+    assert [row["slice"] for row in slices] == ["a", "b"]
+    for row in slices:
+        difference = row["difference"]
+        assert difference["ci_low"] < difference["value"] < difference["ci_high"]
+
+
+def test_no_difference_interval_from_a_bootstrap_of_four_items(db_path: Path) -> None:
+    """Four paired 0-1 scores: a bootstrap redraws the same few values, so compare gives
+    the difference without an interval and gate refuses to decide on it."""
+    sig = {"judge": "judge|v:1"}
+    write_run(db_path, "base", scored({"s0": [0.2, 0.4, 0.6, 0.8]}), sig)
+    write_run(db_path, "cand", scored({"s0": [0.3, 0.5, 0.7, 0.9]}), sig)
+    (metric,) = compare_json(db_path, "base", "cand")["comparisons"][0]["metrics"]
+    assert metric["difference"]["value"] == pytest.approx(0.1)
+    assert metric["difference"]["ci_low"] is None and metric["difference"]["ci_high"] is None
+    code, out = gate(db_path, "--metric", "score", "--max-drop", "0.5", "--min-items", "1")
+    assert code == 1 and "too few to resample" in out, out
 
 
 def test_slices_take_the_metric_kind_of_the_whole_metric(db_path: Path) -> None:

@@ -13,6 +13,10 @@ differences (as sacrebleu does) rejects a true null 13-20% of the time at the 5%
 while randomization keeps to 5% (tests/test_compare_stats.py measures both). The primary
 p-values of every metric and candidate form one family for Holm-Bonferroni (or
 Benjamini-Hochberg).
+
+Difference intervals are bootstrap percentiles; for 0/1 scores the more cautious of those
+and Agresti and Min's (2005) interval for paired shares, which stays open when few items
+differ. Below 5 paired items only 0/1 scores get a difference interval.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from harness.stats import (
     benjamini_hochberg,
     holm,
     mcnemar,
+    paired_proportion_difference,
     wilcoxon_signed_rank,
     wilson_interval,
 )
@@ -183,6 +188,23 @@ def run_estimate(
     return estimate(value, resampled, confidence)
 
 
+def difference_estimate(kind: str, m: PairedMetric, r: Resampled, confidence: float) -> Estimate:
+    """The candidate - baseline difference with its interval, one rule for compare, its
+    slices and the gate. 0/1 scores: the more cautious of the bootstrap and Agresti-Min's
+    interval for paired shares (a bootstrap of few discordant pairs claims [0, 0]). Other
+    scores: the bootstrap, and no interval below MIN_RESAMPLED_ITEMS paired items."""
+    low, high = percentile_interval(r.cand_boot - r.base_boot, confidence)
+    if kind == "binary":
+        lost = int(((m.base == 1) & (m.cand == 0)).sum())
+        gained = int(((m.base == 0) & (m.cand == 1)).sum())
+        n = int(m.positions.size)
+        am_low, am_high = paired_proportion_difference(lost, gained, n, confidence)
+        return Estimate(r.difference, min(low, am_low), max(high, am_high))
+    if m.positions.size < MIN_RESAMPLED_ITEMS:
+        return Estimate(r.difference)
+    return Estimate(r.difference, low, high)
+
+
 def signed_rank_sum(differences: np.ndarray) -> float:
     """R+ - R-: ranks of |d| (zeros dropped, ties averaged) summed with the signs of d."""
     from scipy.stats import rankdata
@@ -240,7 +262,7 @@ def metric_result(r: Resampled, settings: Settings, shared: Sequence[str]) -> Me
         higher_is_better=m.higher_is_better,
         baseline=run_estimate(kind, m.base, r.base_value, r.base_boot, settings.confidence),
         candidate=run_estimate(kind, m.cand, r.cand_value, r.cand_boot, settings.confidence),
-        difference=estimate(r.difference, r.cand_boot - r.base_boot, settings.confidence),
+        difference=difference_estimate(kind, m, r, settings.confidence),
         p_value=float(p_value),
         p_bootstrap=p_boot,
         p_randomization=p_ar,

@@ -1,10 +1,11 @@
 """A CI quality gate: non-inferiority of a candidate run, decided on the CI bound.
 
 For a higher-is-better metric the candidate passes when the lower bound of the paired
-bootstrap interval of (candidate - baseline) is at least `-max_drop`: a drop larger
-than `max_drop` is then ruled out at that confidence. The raw mean difference never decides.
-The interval is two-sided at `confidence`, as non-inferiority trials report it, so its
-bound is a one-sided test at level (1 - confidence) / 2.
+interval of (candidate - baseline) that compare reports (`difference_estimate`) is at
+least `-max_drop`: a drop larger than `max_drop` is then ruled out at that confidence.
+The raw mean difference never decides. The interval is two-sided at `confidence`, as
+non-inferiority trials report it, so its bound is a one-sided test at level
+(1 - confidence) / 2.
 
 A metric also fails when the paired items cannot speak for the run: fewer than
 `min_coverage` of the baseline's items scored in both runs (items missing from the
@@ -26,11 +27,9 @@ from harness.compare.align import (
     pair_metrics,
     scorer_class,
 )
-from harness.compare.analysis import metric_kind
-from harness.compare.paired import percentile_interval
+from harness.compare.analysis import difference_estimate, metric_kind
 from harness.compare.resample import resample_metrics
 from harness.errors import ConfigError
-from harness.stats import paired_proportion_difference
 from harness.store.db import Store
 
 
@@ -192,22 +191,18 @@ def run_gate(
             )  # fmt: skip
             continue
         r = resampled[metric.key]
-        low, high = percentile_interval(r.cand_boot - r.base_boot, confidence)
-        if metric_kind(metric) == "binary":
-            # a bootstrap of few discordant pairs claims [0, 0]; a non-inferiority gate
-            # takes the more cautious of it and Agresti-Min's interval for paired shares
-            lost = int(((metric.base == 1) & (metric.cand == 0)).sum())
-            gained = int(((metric.base == 0) & (metric.cand == 1)).sum())
-            am_low, am_high = paired_proportion_difference(
-                lost, gained, int(metric.positions.size), confidence
-            )
-            low, high = min(low, am_low), max(high, am_high)
+        diff = difference_estimate(metric_kind(metric), metric, r, confidence)
+        low, high = diff.ci_low, diff.ci_high
         bound = low if metric.higher_is_better else high
         slack = 1e-9 * max(1.0, drop)  # a bound that equals the allowed drop passes
-        passed = bound >= -drop - slack if metric.higher_is_better else bound <= drop + slack
+        passed = bound is not None and (
+            bound >= -drop - slack if metric.higher_is_better else bound <= drop + slack
+        )
         n = int(metric.positions.size)
         too_few = None
-        if n < min_items:
+        if bound is None:
+            too_few = f"only {n} paired items: too few to resample, no interval"
+        elif n < min_items:
             too_few = f"only {n} paired items (--min-items {min_items}): too few to decide"
         elif n < min_coverage * baseline_items - 1e-9:  # 7 of 100 meets 0.07
             too_few = (

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.compare.align import Alignment, PairedMetric
-from harness.compare.analysis import metric_kind, run_estimate
+from harness.compare.analysis import difference_estimate, metric_kind, run_estimate
 from harness.compare.fairness import gap_figures, gap_p_values, shuffle_count
 from harness.compare.paired import percentile_interval
 from harness.compare.resample import metric_value, resample_metrics, run_columns
@@ -133,11 +133,9 @@ def slice_report(
         for r in resample_metrics(subsets, settings.resamples, seed):
             m = r.metric
             n = int(m.positions.size)
-            diff_low, diff_high = percentile_interval(
-                r.cand_boot - r.base_boot, settings.confidence
-            )
-            # each run's value as the main table gives it (Wilson for 0/1 scores)
+            # each value and difference as the main table gives it (by the metric's kind)
             kind = kinds[m.label]
+            diff = difference_estimate(kind, m, r, settings.confidence)
             base = run_estimate(kind, m.base, r.base_value, r.base_boot, settings.confidence)
             cand = run_estimate(kind, m.cand, r.cand_value, r.cand_boot, settings.confidence)
             per_metric[m.label]["slices"].append(
@@ -155,7 +153,11 @@ def slice_report(
                         "ci_low": cand.ci_low,
                         "ci_high": cand.ci_high,
                     },
-                    "difference": {"value": r.difference, "ci_low": diff_low, "ci_high": diff_high},
+                    "difference": {
+                        "value": diff.value,
+                        "ci_low": diff.ci_low,
+                        "ci_high": diff.ci_high,
+                    },
                 }
             )
             boot[m.label]["baseline"].append(np.append(r.base_boot, r.base_value))

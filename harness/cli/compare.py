@@ -115,9 +115,9 @@ def gate(
     db: DbOption = DEFAULT_DB,
     json_output: JsonOption = False,
 ) -> None:
-    """Non-inferiority gate for CI: exit 0 when every metric passes, 1 when one fails, 2 on
-    an error. A metric passes when the CI bound of (candidate - baseline) rules out a drop
-    larger than --max-drop."""
+    """Non-inferiority gate for CI: exit 0 pass, 1 fail, 2 bad input.
+
+    A metric passes when the CI bound of (candidate - baseline) rules out a --max-drop loss."""
     from dataclasses import asdict
 
     from harness.compare import run_gate

@@ -61,8 +61,9 @@ def report(
     ] = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """Write a report of RUN (several runs: compared with the first): configuration, metrics
-    with CIs, distributions, slices, judges, toxicity, latency, worst items."""
+    """Write a report of RUN, or of several runs compared with the first.
+
+    Configuration, metrics with CIs, distributions, slices, judges, latency, worst items."""
     from harness.errors import ConfigError
     from harness.report import ReportOptions, gather_report
     from harness.store.db import Store

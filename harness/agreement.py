@@ -58,8 +58,8 @@ class Estimate:
 
 
 def is_missing(value: Rating) -> bool:
-    """True for None and float NaN."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """True for None and float NaN (numpy's too)."""
+    return value is None or (isinstance(value, float | np.floating) and math.isnan(value))
 
 
 def ratings_matrix(
@@ -170,7 +170,8 @@ def bootstrap_ci(
     codes, n_clusters = _cluster_codes(clusters, n_items)
     informative = n_info
     if codes is not None:  # clusters that carry information: one alone only repeats
-        informative = int(np.unique(codes[_informative_rows(data)]).size)
+        rows = _informative_rows(data, complete=statistic is fleiss_kappa)
+        informative = int(np.unique(codes[rows]).size)
     if n_resamples <= 0 or n_info < 2 or informative < 2:  # resampling would only repeat
         return Estimate(value, None, None, n_info, confidence)
     draws = (
@@ -187,13 +188,16 @@ def bootstrap_ci(
     return Estimate(value, float(low), float(high), n_info, confidence)
 
 
-def _informative_rows(data: Sequence[Any]) -> np.ndarray:
+def _informative_rows(data: Sequence[Any], *, complete: bool = False) -> np.ndarray:
     """Rows with something to compare: both ratings of a pair, or two ratings of a row of
-    raters (other statistics: every row)."""
+    raters (every rating of it when `complete`, as Fleiss' kappa needs; other statistics:
+    every row)."""
     if len(data) == 2:
         return np.array([not (is_missing(x) or is_missing(y)) for x, y in zip(*data, strict=True)])
     if len(data) == 1:
-        return np.array([sum(not is_missing(v) for v in row) >= 2 for row in data[0]])
+        given = [sum(not is_missing(v) for v in row) for row in data[0]]
+        needed = [len(row) if complete else 2 for row in data[0]]
+        return np.array(given) >= np.array(needed)
     return np.ones(len(data[0]), dtype=bool)
 
 

@@ -44,22 +44,30 @@ def mean_ci(
     confidence: float = 0.95,
     bounds: tuple[float, float] | None = None,
 ) -> tuple[float | None, float | None, float | None]:
-    """Mean with a confidence interval: Wilson for 0/1 values, Student's t otherwise.
+    """Mean with a confidence interval: Wilson for values that all sit on the ends of their
+    range (0/1 shares; a 1-5 scale's 1s and 5s, as shares of the way up), Student's t
+    otherwise.
 
     `bounds` is the range every value lies in (a share, a probability, a rubric scale): the
-    t interval is cut to it, since the mean cannot leave it.
+    t interval is cut to it, since the mean cannot leave it. Without bounds, 0/1 values are
+    taken as shares. Values that do not vary (and are no shares) give no interval: a t
+    interval of width 0 would claim certainty that a few equal values cannot give.
     """
     n = len(values)
     if n == 0:
         return (None, None, None)
     data = np.asarray(values, dtype=float)
     mean = float(data.mean())
-    if bool(np.all((data == 0.0) | (data == 1.0))):
-        low, high = wilson_interval(float(data.sum()), n, confidence)
-        return (mean, low, high)
+    low_end, high_end = (0.0, 1.0) if bounds is None else bounds
+    if high_end > low_end and bool(np.all((data == low_end) | (data == high_end))):
+        width = high_end - low_end
+        low, high = wilson_interval(float((data == high_end).sum()), n, confidence)
+        return (mean, low_end + low * width, low_end + high * width)
     if n == 1:
         return (mean, None, None)
     variance = float(data.var(ddof=1))
+    if variance == 0.0:
+        return (mean, None, None)
     from scipy.stats import t
 
     half = float(t.ppf(0.5 + confidence / 2, n - 1)) * math.sqrt(variance / n)
@@ -93,6 +101,8 @@ def wilcoxon_signed_rank(differences: Sequence[float]) -> tuple[float, float]:
     With no non-zero difference there is no evidence of a difference: p = 1.
     """
     d = np.asarray(differences, dtype=float)
+    if not np.isfinite(d).all():
+        return (math.nan, math.nan)  # as scipy: a NaN difference leaves nothing to test
     nonzero = d[d != 0]
     m = nonzero.size
     if m == 0:
@@ -141,6 +151,8 @@ def mcnemar(b: int, c: int, *, exact: bool | None = None) -> tuple[float, float,
     """
     if exact is None:
         exact = b + c < 25
+    if b + c == 0:
+        return (0.0, 1.0, exact)  # no discordant pair: no evidence of a change
     if exact:
         n, k = b + c, min(b, c)
         tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n  # binomial(n, 1/2) cdf at k
@@ -149,8 +161,14 @@ def mcnemar(b: int, c: int, *, exact: bool | None = None) -> tuple[float, float,
     return (statistic, math.erfc(math.sqrt(statistic / 2)), False)  # chi-square(1) tail
 
 
+def _check_p_values(p_values: Sequence[float]) -> None:
+    if not all(0.0 <= p <= 1.0 for p in p_values):  # also refuses NaN
+        raise ValueError(f"p-values must lie in [0, 1]: {list(p_values)}")
+
+
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm-Bonferroni adjusted p-values (step-down; controls the family-wise error rate)."""
+    _check_p_values(p_values)
     order = sorted(range(len(p_values)), key=lambda i: p_values[i])
     m = len(p_values)
     adjusted = [0.0] * m
@@ -163,6 +181,7 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     """Benjamini-Hochberg adjusted p-values (step-up; controls the false discovery rate)."""
+    _check_p_values(p_values)
     order = sorted(range(len(p_values)), key=lambda i: p_values[i], reverse=True)
     m = len(p_values)
     adjusted = [0.0] * m

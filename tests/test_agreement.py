@@ -277,3 +277,12 @@ def test_one_informative_cluster_gives_no_interval() -> None:
     b = [1, 3, 2, None, None]
     estimate = A.bootstrap_ci(A.spearman, a, b, clusters=["i", "i", "i", "j", "k"])
     assert estimate.value == pytest.approx(0.5) and estimate.low is None and estimate.high is None
+    # Fleiss' kappa leaves out rows with a missing rating: cluster a's row informs nothing
+    rows = [[1, 2, None], [1, 1, 2], [2, 2, 1], [1, 1, 1]]
+    estimate = A.bootstrap_ci(A.fleiss_kappa, rows, clusters=["a", "b", "b", "b"])
+    assert estimate.low is None and estimate.high is None
+
+
+def test_numpy_nan_is_a_missing_rating() -> None:
+    assert A.is_missing(np.float32("nan")) and A.is_missing(np.float64("nan"))
+    assert A.cohen_kappa([np.float32("nan"), 1, 2], [1, 1, 2]) == A.cohen_kappa([1, 2], [1, 2])

@@ -6,6 +6,7 @@ tests on systems built from real summaries."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -66,6 +67,17 @@ def test_wilcoxon_without_differences_is_p_one() -> None:
     assert wilcoxon_signed_rank([0.0, 0.0, 0.0]) == (0.0, 1.0)
 
 
+def test_undefined_inputs_give_no_test_result() -> None:
+    """A NaN difference is no evidence either way (scipy: NaN); no discordant pair is
+    p = 1 in both McNemar forms; a NaN p-value cannot be corrected (BH gave 0.04 -> 0.01)."""
+    statistic, p = wilcoxon_signed_rank([1.0, math.nan, 2.0, -0.5])
+    assert math.isnan(statistic) and math.isnan(p)
+    assert mcnemar(0, 0, exact=False) == (0.0, 1.0, False)
+    for correct in (holm, benjamini_hochberg):
+        with pytest.raises(ValueError, match="p-values"):
+            correct([0.01, math.nan, 0.04])
+
+
 @pytest.mark.parametrize(
     ("b", "c"), [(0, 0), (3, 0), (5, 12), (10, 14), (13, 12), (40, 61), (7, 90)]
 )
@@ -73,7 +85,7 @@ def test_mcnemar_matches_statsmodels(b: int, c: int) -> None:
     from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 
     table = [[50, b], [c, 30]]
-    for exact in (True, False) if b + c else (True,):
+    for exact in (True, False) if b + c else (True,):  # statsmodels divides by b + c
         statistic, p, used = mcnemar(b, c, exact=exact)
         expected = sm_mcnemar(table, exact=exact, correction=True)
         assert used is exact

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import math
 import threading
@@ -22,6 +23,7 @@ from harness.judge.runner import JudgeRunner, JudgeSpec
 from harness.judge.verdict import parse_pairwise, parse_verdict, response_format, weighted_score
 from harness.scorers.base import Example, ScoreRecord
 from harness.scorers.judge import JudgeScorer
+from harness.stats import wilson_interval
 from tests.judge_fakes import JudgeFake, fenced
 
 REQUIRED = (
@@ -396,12 +398,21 @@ def test_nominal_verdicts_are_never_averaged(tmp_path: Path) -> None:
             and split.details is not None
             and "no majority" in (split.details["error"])
         )
-        metrics = {m.metric: m for m in scorer.aggregate([majority, split, record("red", "red")])}
+        items = [majority, split, record("red", "red")]
+        for n, item in enumerate(items):
+            item.item_id = f"i{n}"
+        metrics = {m.metric: m for m in scorer.aggregate(items)}
+        # samples of one item count once: i0 has 4 blue samples, i1 and i2 one red each
+        samples = [dataclasses.replace(majority, sample=k) for k in range(4)]
+        samples += [dataclasses.replace(items[2], item_id=i) for i in ("i1", "i2")]
+        shares = {m.metric: m for m in scorer.aggregate(samples)}
     finally:
         scorer.close()
     assert metrics["tone"].value is None and metrics["tone"].n == 2
     assert metrics["tone=blue"].value == 0.5 and metrics["tone=green"].value == 0.0
     assert metrics["tone=red"].ci_high is not None and metrics["tone=red"].ci_high < 1
+    assert shares["tone=blue"].value == pytest.approx(1 / 3) and shares["tone=blue"].n == 3
+    assert (shares["tone=blue"].ci_low, shares["tone=blue"].ci_high) == wilson_interval(1, 3)
 
 
 @pytest.mark.usefixtures("judge_fake_registered")

@@ -15,6 +15,7 @@ from harness.errors import ConfigError, DataError
 from harness.review.agreement_report import human_agreement
 from harness.review.labels import import_labels
 from harness.review.scale import parse_options, parse_spec
+from harness.stats import wilson_interval
 from harness.store.db import Store
 from tests.conftest import SHARED_DATA, write_jsonl
 from tests.test_review import add_verdicts, invoke, make_run
@@ -705,13 +706,20 @@ def test_labels_on_other_scales_never_compare_and_intervals_stay_on_the_scale(
         assert code == 0, out
     store = Store(db_path)
     try:
-        low, high = store.conn.execute(
-            "SELECT ci_low, ci_high FROM run_metrics WHERE scorer = 'human' AND run_id = "
-            "(SELECT id FROM runs WHERE name = 'r1')"
-        ).fetchone()
+        intervals = {
+            run: store.conn.execute(
+                "SELECT ci_low, ci_high FROM run_metrics WHERE scorer = 'human' AND run_id = "
+                "(SELECT id FROM runs WHERE name = ?)",
+                (run,),
+            ).fetchone()
+            for run in ("r1", "r2")
+        }
     finally:
         store.close()
-    assert (low, high) == (1.0, 5.0)  # Student's t on [1, 5] alone: -22.4 to 28.4
+    # a 1 and a 5 on 1-5 sit on its ends: Wilson's interval for 1 of 2, on the scale
+    wilson_low, wilson_high = wilson_interval(1, 2)
+    assert intervals["r1"] == pytest.approx((1 + 4 * wilson_low, 1 + 4 * wilson_high))
+    assert intervals["r2"] == (1.0, 10.0)  # Student's t on 1-10: -22.4 to 28.4, cut
     code, out = invoke("compare", "r1", "r2", "--db", str(db_path), "--json")
     assert code == 0, out
     metrics = json.loads(out)["comparisons"][0]["metrics"]

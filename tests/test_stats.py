@@ -44,6 +44,21 @@ def test_t_interval_is_cut_to_the_values_range() -> None:
 def test_edge_cases() -> None:
     assert mean_ci([]) == (None, None, None)
     assert mean_ci([0.3]) == (0.3, None, None)
+    assert mean_ci([3.0, 3.0, 3.0, 3.0]) == (3.0, None, None)  # no variance: no t interval
+
+
+def test_values_on_the_ends_of_their_scale_get_wilson_on_that_scale() -> None:
+    """A share is Wilson's only on a 0-1 scale: three 1s of a 1-5 rubric are three
+    bottom answers (not three passes), and 0/1 on a 0-10 scale are ordinary scores."""
+    low, high = wilson_interval(0, 3)
+    assert mean_ci([1.0, 1.0, 1.0], bounds=(1.0, 5.0)) == pytest.approx(
+        (1.0, 1.0 + 4 * low, 1.0 + 4 * high)
+    )
+    values = [0.0, 1.0, 1.0, 1.0, 1.0]
+    t_low, t_high = sps.t.interval(0.95, 4, loc=0.8, scale=sps.sem(values))
+    assert mean_ci(values, bounds=(0.0, 10.0)) == pytest.approx((0.8, t_low, t_high))
+    assert t_high > 1.0  # Wilson would stop at 1
+    assert mean_ci(values) == pytest.approx((0.8, *wilson_interval(4, 5)))
 
 
 def test_percentile_matches_numpy() -> None:

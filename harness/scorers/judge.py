@@ -108,27 +108,35 @@ class JudgeScorer(Scorer):
 
     def aggregate(self, records: Sequence[ScoreRecord]) -> list[RunMetric]:
         """The mean verdict with its CI; for a nominal rubric, whose categories have no mean,
-        the share of items given each category (Wilson CI) instead."""
+        the share of items given each category instead. An item with several samples counts
+        once, at the share of its samples given the category (Wilson's CI where every item
+        is all or nothing, else Student's t cut to 0-1)."""
         if self.rubric.scale.kind != "nominal":
             return super().aggregate(records)
-        from harness.stats import wilson_interval
+        from harness.stats import mean_ci
 
-        values = [r.value for r in records if r.metric == self.rubric.name]
-        given = [v for v in values if v is not None]
+        per_item: dict[str, list[float]] = {}
+        unscored = 0
+        for r in records:
+            if r.metric != self.rubric.name:
+                continue
+            if r.value is None:
+                unscored += 1
+            else:
+                per_item.setdefault(r.item_id, []).append(r.value)
         metrics = [
             RunMetric(
                 self.rubric.name,
                 None,
-                n=len(given),
-                details={"unscored": len(values) - len(given), "nominal": "see the shares"},
+                n=len(per_item),
+                details={"unscored": unscored, "nominal": "see the shares"},
             )
         ]
         for point in self.rubric.scale.points:
-            hits = sum(1 for v in given if v == point.score)
-            low, high = wilson_interval(hits, len(given)) if given else (None, None)
-            share = hits / len(given) if given else None
+            shares = [sum(v == point.score for v in item) / len(item) for item in per_item.values()]
+            share, low, high = mean_ci(shares, bounds=(0.0, 1.0))
             metrics.append(RunMetric(f"{self.rubric.name}={point.token}", share, low, high,
-                                     n=len(given)))  # fmt: skip
+                                     n=len(shares)))  # fmt: skip
         return metrics
 
     def metric_range(self, metric: str) -> tuple[float, float] | None:

@@ -166,7 +166,6 @@ def make_scorers(
     if unused:
         raise ConfigError(f"--scorer-option names scorers not in --scorers: {sorted(unused)}")
     scorers = []
-    judged = False
     for name in names:
         base, colon, argument = name.partition(":")
         scorer_class = registry.load(registry.SCORER_GROUP, base)
@@ -177,16 +176,19 @@ def make_scorers(
                 raise ConfigError(f"scorer '{base}' takes no argument (got '{name}')")
             kwargs[keyword] = argument
         if getattr(scorer_class, "uses_judge", False):
-            judged = True
             kwargs = {**(judge or {}), **kwargs}
         kwargs = _check_scorer_options(name, scorer_class, kwargs)
         try:
             scorers.append(scorer_class(**kwargs))
         except TypeError as exc:
             raise ConfigError(f"scorer '{name}': {exc}") from exc
+    # selfcheck takes the judge options but asks a judge only with method=prompt
+    judged = any(getattr(s, "asks_judge", getattr(s, "uses_judge", False)) for s in scorers)
     if judge and set(judge) - {"cache_db", "cache"} and not judged:
         raise ConfigError(
-            "--judge options only apply to judge scorers: add one, e.g. --scorers judge:correctness"
+            "--judge options only apply to scorers that ask a judge (judge:RUBRIC, "
+            "faithfulness, selfcheck with selfcheck.method=prompt): add one, e.g. "
+            "--scorers judge:correctness"
         )
     seen: dict[str, str] = {}
     for name, scorer in zip(names, scorers, strict=True):
@@ -348,6 +350,22 @@ def _identity(config: dict[str, Any]) -> dict[str, Any]:
     return identity | {key: config.get(key) for key in keys}
 
 
+def _differences(stored: dict[str, Any], now: dict[str, Any]) -> dict[str, str]:
+    """The parts that differ, each with its name for the user; for a part that is a mapping
+    (the model's identity: spec, base URL, ...), which of its keys: `model (base_url)`."""
+    names = {}
+    for key, value in now.items():
+        old = stored.get(key)
+        if old == value:
+            continue
+        names[key] = key
+        if isinstance(old, dict) and isinstance(value, dict):
+            keys = sorted(k for k in old.keys() | value.keys() if old.get(k) != value.get(k))
+            if keys != [key]:
+                names[key] = f"{key} ({', '.join(keys)})"
+    return names
+
+
 async def execute(
     options: RunOptions, on_progress: Callable[[Tally, int], None] | None = None
 ) -> dict[str, Any]:
@@ -458,8 +476,8 @@ def _prepare_run(store: Store, options: RunOptions, config: dict[str, Any]) -> s
                     "or choose another --name"
                 )
             stored = json.loads(existing["config"])
-            differs = [k for k, v in _identity(config).items() if _identity(stored)[k] != v]
-            if differs == ["scorers"]:
+            differs = _differences(_identity(stored), _identity(config))
+            if list(differs) == ["scorers"]:
                 now = ",".join(sorted(stored.get("scorers") or {}))
                 raise ConfigError(
                     f"cannot resume '{options.name}': its scorers are now {now} (`harness "
@@ -467,9 +485,10 @@ def _prepare_run(store: Store, options: RunOptions, config: dict[str, Any]) -> s
                     "same scorer options"
                 )
             if differs:
+                changed = ", ".join(differs.values())
                 raise ConfigError(
-                    f"cannot resume '{options.name}': {', '.join(differs)} changed since it "
-                    "started; start a new run with another --name"
+                    f"cannot resume '{options.name}': {changed} changed since it started; "
+                    "start a new run with another --name"
                 )
             return str(existing["id"])
     if options.resume and options.name is not None:

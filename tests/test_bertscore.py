@@ -453,3 +453,7 @@ def test_scores_and_run_intervals_stay_within_the_possible_range(default_scorer:
     (metric,) = [m for m in default_scorer.aggregate(records) if m.metric == "bertscore"]
     assert metric.ci_low is not None and metric.ci_high is not None
     assert low <= metric.ci_low and metric.ci_high <= 1.0
+    for name in ("precision", "recall"):  # each cut to its own rescaled range
+        figures = metric.details[name]
+        assert figures["ci_low"] is not None and figures["ci_low"] < figures["mean"]
+        assert figures["ci_high"] == 1.0

@@ -185,7 +185,10 @@ def test_name_clash_needs_resume_and_resume_needs_same_config(qa_file: Path, db_
     assert code == 2 and "template_hash changed" in out
     code, out = invoke("run", str(qa_file), "--model", "fake", "--db", str(db_path), "--name",
                        "n1", "--resume", "--input-field", "answer", "--no-progress")  # fmt: skip
-    assert code == 2 and "field_mapping changed" in out
+    assert code == 2 and "field_mapping (input, references) changed" in out, out
+    code, out = invoke("run", str(qa_file), "--model", "fake", "--db", str(db_path), "--name",
+                       "n1", "--resume", "--max-tokens", "7", "--no-progress")  # fmt: skip
+    assert code == 2 and "params (max_tokens) changed" in out, out  # which setting, by name
     summary = run_json(
         str(qa_file), "--model", "fake", "--db", str(db_path), "--name", "n1", "--resume"
     )
@@ -503,7 +506,7 @@ def test_sample_temperature_and_min_samples(
     common = ["--model", "fake", "--samples", "2", "--db", str(db_path), "--no-progress"]
     code, out = invoke("run", str(qa_file), *common, "--name", run["name"], "--resume",
                        "--sample-temperature", "0.5")  # fmt: skip
-    assert code == 2 and "sample_params changed" in out
+    assert code == 2 and "sample_params (temperature) changed" in out
     monkeypatch.setattr(ExactMatch, "min_samples", 3)
     code, out = invoke(
         "run",

@@ -173,7 +173,12 @@ def test_judge_options_are_checked(answers_file: Path, db_path: Path) -> None:
         "run", str(answers_file), "--model", "replay:short", "--judge", "judgefake",
         "--db", str(db_path), "--no-progress",
     )  # fmt: skip
-    assert code == 2 and "only apply to judge scorers" in out
+    assert code == 2 and "only apply to scorers that ask a judge" in out
+    code, out = invoke(
+        "run", str(answers_file), "--model", "replay:short", "--judge", "judgefake",
+        "--scorers", "selfcheck", "--samples", "3", "--db", str(db_path), "--no-progress",
+    )  # fmt: skip
+    assert code == 2 and "selfcheck.method=prompt" in out, out  # bertscore asks no judge
     code, out = invoke(
         "run", str(answers_file), "--model", "replay:short", "--scorers", "judge:nope",
         "--db", str(db_path), "--no-progress",
@@ -202,7 +207,7 @@ def test_an_unreachable_judge_stops_the_run_before_anything_is_stored(
         "--scorers", "judge:correctness", "--judge", "openai:gpt-x@http://127.0.0.1:9/v1",
         "--db", str(db_path), "--no-progress",
     )  # fmt: skip
-    assert code == 2 and "cannot reach http://127.0.0.1:9/v1" in out
+    assert code == 2 and "cannot reach http://127.0.0.1:9/v1: ConnectionRefusedError" in out, out
     conn = sqlite3.connect(db_path)
     assert conn.execute("SELECT count(*) FROM runs").fetchone() == (0,)
     conn.close()

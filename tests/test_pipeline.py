@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -337,6 +338,11 @@ def test_the_wrapper_times_out_a_call_the_provider_never_ends() -> None:
     response = asyncio.run(managed.generate(request))
     assert response.text is None and "timed out after 0.05s" in (response.error or "")
     assert response.attempts == 2 and len(adapter.calls) == 2
+    # a model on this machine is not asked again: it would only be as slow again
+    adapter.capabilities = dataclasses.replace(adapter.capabilities, retry_timeouts=False)
+    response = asyncio.run(managed.generate(request))
+    assert response.attempts == 1 and len(adapter.calls) == 3
+    assert "not retried" in (response.error or "")
 
 
 def test_the_cache_key_changes_with_adapter_model_params_and_prompt() -> None:

@@ -243,6 +243,31 @@ def test_disagreement_between_metrics_and_between_judges(run_db: tuple[Path, str
         store.close()
 
 
+def test_a_metric_that_never_varies_cannot_disagree(qa_file: Path, db_path: Path) -> None:
+    """Every answer right: exact match ranks every item 0.5, so any other source's rank
+    alone would make the 'disagreement'; it is left out, and said so."""
+    run_id = make_run(qa_file, db_path, "right")
+    store = Store(db_path)
+    try:
+        with pytest.raises(ConfigError, match="token_f1 give every item the same value"):
+            select(store, run_id, "disagreement", metrics=["exact_match", "token_f1"])
+    finally:
+        store.close()
+    verdicts = []
+    for i in range(10):
+        a = float(i % 5 + 1)
+        b = a if i != 4 else 1.0
+        verdicts += [(f"q{i}", "ja", "helpfulness", 0, a), (f"q{i}", "jb", "helpfulness", 0, b)]
+    add_verdicts(db_path, run_id, verdicts)
+    store = Store(db_path)
+    try:
+        judged = select(store, run_id, "disagreement", n=1, metrics=["exact_match"])
+    finally:
+        store.close()
+    assert judged.item_ids == ["q4"] and "exact_match" not in str(judged.why["q4"]["between"])
+    assert any("exact_match gives every item the same value" in n for n in judged.notes)
+
+
 def test_unstable_needs_judgments_and_finds_changing_verdicts(run_db: tuple[Path, str]) -> None:
     db, run_id = run_db
     store = Store(db)

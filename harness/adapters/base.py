@@ -47,6 +47,9 @@ class Capabilities:
     json_schema: bool = False
     cacheable: bool = True
     """False for providers whose answers cost nothing to get again (replay)."""
+    retry_timeouts: bool = True
+    """False where a time-out is this machine's own compute (the embedded model): a retry
+    would only do the same work again, as slowly."""
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,11 @@ class LocalAdapter(OpenAIAdapter):
         # the real port is known once started; OPENAI_BASE_URL is not this adapter's
         super().__init__(self.gguf_path.name, replace(options, base_url="http://127.0.0.1/v1"))
         self.capabilities = Capabilities(
-            max_concurrency=self.parallel, seed=True, logprobs=True, json_schema=True
+            max_concurrency=self.parallel,
+            seed=True,
+            logprobs=True,
+            json_schema=True,
+            retry_timeouts=False,
         )
         self.start_seconds: float | None = None
         self._key = secrets.token_urlsafe(24)

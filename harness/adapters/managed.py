@@ -123,6 +123,13 @@ class ManagedAdapter:
                     error, retry_after = str(exc), exc.retry_after
                 except TimeoutError:
                     error = f"timed out after {self.timeout:g}s"
+                    if not self.adapter.capabilities.retry_timeouts:
+                        return Response(
+                            text=None,
+                            error=f"{error} (not retried: a model on this machine would "
+                            "only take as long again; raise the timeout)",
+                            attempts=attempt + 1,
+                        )
                 except PermanentError as exc:
                     return Response(text=None, error=str(exc), attempts=attempt + 1)
                 except Exception as exc:  # a provider bug must not stop the run

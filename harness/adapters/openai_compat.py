@@ -256,7 +256,7 @@ class OpenAIAdapter(Adapter):
             ) from exc
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:
             raise AdapterError(
-                f"cannot reach {public_url(self.base_url)}: {exc.__class__.__name__}; "
+                f"cannot reach {public_url(self.base_url)}: {_first_cause(exc)}; "
                 "is the server running? set --base-url or OPENAI_BASE_URL"
             ) from exc
         except openai.APIStatusError:
@@ -355,3 +355,13 @@ class OpenAIAdapter(Adapter):
 
     def describe(self) -> dict[str, Any]:
         return {"adapter": self.name, "model": self.model, "base_url": public_url(self.base_url)}
+
+
+def _first_cause(exc: BaseException) -> str:
+    """What went wrong first, in one line: the SDK reports a refused connection as a
+    timeout, so its own name would send the user looking for a slow server."""
+    root = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    text = str(root).splitlines()[0] if str(root) else ""
+    return f"{root.__class__.__name__}: {text}" if text else root.__class__.__name__

@@ -155,9 +155,13 @@ def print_report(report: dict[str, Any]) -> None:
     """The judge report as tables."""
     from harness.cli.render import console
 
-    console.print(
-        f"[bold]judge report[/bold] {escape(str(report['name']))} ({report['run_id']}); "
+    intervals = (
         f"95% bootstrap CIs over items, {report['n_resamples']} resamples, seed {report['seed']}"
+        if report["n_resamples"] > 0
+        else "no intervals (--resamples 0)"
+    )
+    console.print(
+        f"[bold]judge report[/bold] {escape(str(report['name']))} ({report['run_id']}); {intervals}"
     )
     for section in report["rubrics"]:
         _print_rubric(section)

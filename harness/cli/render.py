@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,8 +23,18 @@ from rich.table import Table
 
 from harness.pipeline import Tally
 
-err_console = Console(stderr=True)
-console = Console()
+
+def _console(stderr: bool = False) -> Console:
+    """A terminal's own width; piped or logged output (a CI log) gets 200 columns, not
+    rich's 80, so tables keep ids, statuses and dates whole. COLUMNS still wins."""
+    stream = sys.stderr if stderr else sys.stdout
+    wide = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, width=PIPED_WIDTH if wide else None)
+
+
+PIPED_WIDTH = 200
+err_console = _console(stderr=True)
+console = _console()
 
 
 @contextmanager

@@ -76,7 +76,7 @@ def run(
     ] = None,
     temperature: Annotated[float, typer.Option(min=0.0)] = 0.0,
     max_tokens: Annotated[int, typer.Option(min=1)] = 256,
-    top_p: Annotated[float | None, typer.Option()] = None,
+    top_p: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed (sample k uses seed+k).")] = None,
     stop: Annotated[list[str] | None, typer.Option(help="Stop sequence (repeatable).")] = None,
     base_url: Annotated[
@@ -103,8 +103,8 @@ def run(
     retry_errors: Annotated[
         bool,
         typer.Option(
-            help="With --resume: redo the items whose model call ended in an error (unscored "
-            "items are redone by `harness score`).",
+            help="Continue the run named by --name (as --resume), redoing the items whose "
+            "model call ended in an error (unscored items are redone by `harness score`).",
         ),
     ] = False,
     judge: JudgeOption = None,

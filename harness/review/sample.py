@@ -224,9 +224,13 @@ def _disagreement(
 ) -> Selection:
     reviewable = {c.item_id for c in pool}
     metric_sources: dict[str, dict[str, float]] = {}
+    constant: list[str] = []  # a source giving every item one value ranks them all 0.5
     for name in names:
         key = source.resolve_metric(store, run_id, name)
         values = {i: v for i, v in source.item_means(store, run_id, key).items() if i in reviewable}
+        if len(set(values.values())) == 1:
+            constant.append(_label(key))
+            continue
         metric_sources[_label(key)] = scaled_ranks(values, _is_lower_better(key, lower))
     judges = _judge_sources(verdicts)
     groups: dict[str, dict[str, dict[str, float]]] = {}
@@ -248,9 +252,12 @@ def _disagreement(
             )
     else:
         if len(metric_sources) < 2:
+            verb = "gives" if len(constant) == 1 else "give"
+            same = f" ({', '.join(constant)} {verb} every item the same value)" if constant else ""
             raise ConfigError(
                 "--strategy disagreement: this run has no judgments, so it needs two or more "
-                "--metric to find where metrics disagree (e.g. --metric bleu --metric bertscore)"
+                "--metric that vary over the items to find where metrics disagree (e.g. "
+                f"--metric bleu --metric bertscore){same}"
             )
         groups["metrics"] = metric_sources
     spread: dict[str, float] = {}
@@ -275,6 +282,10 @@ def _disagreement(
         raise DataError("no item is scored by two of the sources, so none can disagree")
     chosen = ranked if n is None else ranked[:n]
     selection = Selection("disagreement", [c.item_id for c in chosen], available=len(ranked))
+    selection.notes.extend(
+        f"{label} gives every item the same value: left out, it cannot disagree"
+        for label in constant
+    )
     for c in chosen:
         selection.why[c.item_id] = {
             "disagreement": round(spread[c.item_id], 6),

@@ -233,7 +233,7 @@ def resolve(name: str, options: dict[str, Scale], folder: Path | None = None) ->
     if from_rubric is not None:
         if given is not None and given.describe() != from_rubric.describe():
             raise ConfigError(
-                f"label '{name}': {given.source} says {given.describe()} but the rubric "
+                f"label '{name}': {given.source} says {given.describe()} but "
                 f"{from_rubric.source} has the scale {from_rubric.describe()}; drop the option"
             )
         return from_rubric

@@ -74,11 +74,13 @@ class BertScoreScorer(Scorer):
 
     def metric_range(self, metric: str) -> tuple[float, float] | None:
         """F lies in [-1, 1] (cosines), rescaled with a baseline b in [(-1 - b)/(1 - b), 1]."""
-        if metric != self.name:
-            return None
+        return self._range(2) if metric == self.name else None
+
+    def _range(self, column: int) -> tuple[float, float]:
+        """The range of P (column 0), R (1) or F (2), each rescaled with its own baseline."""
         if self.model.baseline is None:
             return (-1.0, 1.0)
-        b = self.model.baseline.row(self.model.num_layers)[2]
+        b = self.model.baseline.row(self.model.num_layers)[column]
         return ((-1.0 - b) / (1.0 - b), 1.0)
 
     def score(self, batch: Sequence[Example]) -> list[ScoreRecord]:
@@ -119,15 +121,16 @@ class BertScoreScorer(Scorer):
         return records
 
     def aggregate(self, records: Sequence[ScoreRecord]) -> list[RunMetric]:
-        """Mean F1 over items with its 95% CI; mean precision and recall in details."""
+        """Mean F1 over items with its 95% CI; mean precision and recall in details (each
+        interval cut to its own range, as F's)."""
         metrics = super().aggregate(records)
-        for name in ("precision", "recall"):
+        for column, name in enumerate(("precision", "recall")):
             per_item: dict[str, list[float]] = defaultdict(list)
             for record in records:
                 if record.value is not None and record.details:
                     per_item[record.item_id].append(float(record.details[name]))
             item_means = [sum(v) / len(v) for v in per_item.values()]
-            mean, low, high = mean_ci(item_means)
+            mean, low, high = mean_ci(item_means, bounds=self._range(column))
             for metric in metrics:
                 metric.details[name] = {"mean": mean, "ci_low": low, "ci_high": high}
         return metrics

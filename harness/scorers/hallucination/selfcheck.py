@@ -121,6 +121,7 @@ class SelfCheck(HallucinationScorer):
                 )
             threshold = DEFAULT_THRESHOLDS[method]
         self.method, self.n_samples, self.threshold = method, samples, float(threshold)
+        self.asks_judge = method == "prompt"
         self.min_samples = 1 + samples
         settings: dict[str, Any] = {
             "method": method,

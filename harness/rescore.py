@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from harness.adapters.base import Response
@@ -23,13 +23,16 @@ def rescore_run(
     options: dict[str, dict[str, Any]] | None = None,
     batch_size: int = 256,
     judge: dict[str, Any] | None = None,
+    stopped: Callable[[], bool] = lambda: False,
 ) -> str:
     """Replace the named scorers' scores on every stored item; return the run id.
 
     New scores are staged first and replace the stored ones (scores, run metrics, the run's
     scorer settings) in one transaction at the end, so an error or Ctrl-C on the way leaves
     the run as it was. `judge` holds the judge options for judge scorers (see
-    `runner.judge_settings`).
+    `runner.judge_settings`). `stopped` is asked between batches and before the swap: once
+    it says so, KeyboardInterrupt is raised (a Ctrl-C whose exception Python swallowed
+    inside some `__del__` must still stop the swap).
     """
     if not names:
         raise ConfigError("name at least one scorer: --scorers exact_match,token_f1")
@@ -46,10 +49,12 @@ def rescore_run(
         responses = [Response(text=row["text"], error=row["error"]) for row in rows]
         batch.append(ItemResult(item, (), responses))
         if len(batch) >= batch_size:
+            _stop_if(stopped)
             _write(store, run_id, batch, scorers)
             batch = []
     _write(store, run_id, batch, scorers)
     close_scorers(scorers)  # judge adapters; on an error they close at exit
+    _stop_if(stopped)
     with store.transaction():
         # the config as it is now (another `score` may have changed it since the start)
         config = json.loads(store.get_run(run_id)["config"])
@@ -62,7 +67,13 @@ def rescore_run(
         store.swap_staged_scores(run_id, [s.name for s in scorers])
         aggregate_scores(store, run_id, scorers)
         store.update_run(run_id, config=dumps(config))
+        _stop_if(stopped)  # a Ctrl-C up to here rolls the swap back
     return run_id
+
+
+def _stop_if(stopped: Callable[[], bool]) -> None:
+    if stopped():
+        raise KeyboardInterrupt
 
 
 def _check_needs(store: Store, run_id: str, scorers: Sequence[Scorer]) -> None:

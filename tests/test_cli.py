@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,38 @@ def test_rescore_adds_scorers_without_calling_the_model(qa_file: Path, db_path: 
 
 
 @pytest.mark.usefixtures("fake_registered")
+@pytest.mark.parametrize("swallowed", [False, True])
+def test_ctrl_c_stops_harness_score_in_one_line(
+    qa_file: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch, swallowed: bool
+) -> None:
+    """SIGINT during `harness score`: exit 130, one line, the old scores kept; also when the
+    KeyboardInterrupt never reaches the command (Python swallows one raised in __del__)."""
+    import os
+    import signal
+
+    from harness.scorers.text import ExactMatch
+
+    run_json(str(qa_file), "--model", "fake", "--scorers", "exact_match", "--db", str(db_path),
+             "--name", "r")  # fmt: skip
+    before = sqlite3.connect(db_path).execute("SELECT * FROM scores ORDER BY item_id").fetchall()
+    original = ExactMatch.score
+
+    def interrupted(self: ExactMatch, batch: Any) -> Any:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        except KeyboardInterrupt:
+            if not swallowed:
+                raise
+        return original(self, batch)
+
+    monkeypatch.setattr(ExactMatch, "score", interrupted)
+    code, out = invoke("score", "r", "--scorers", "exact_match", "--db", str(db_path))
+    assert code == 130 and out.strip() == "interrupted: the scores of r are as they were", out
+    after = sqlite3.connect(db_path).execute("SELECT * FROM scores ORDER BY item_id").fetchall()
+    assert after == before
+
+
+@pytest.mark.usefixtures("fake_registered")
 def test_interrupted_rescore_leaves_the_run_as_it_was(
     qa_file: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -100,7 +133,11 @@ def test_interrupted_rescore_leaves_the_run_as_it_was(
         rescore_run(store, "r", ["exact_match"], batch_size=3)
     assert (store.conn.execute(table).fetchall(), store.list_runs()[0]["config"]) == before
     assert store.conn.execute("SELECT * FROM run_metrics").fetchall() == metrics
+    # a Ctrl-C whose KeyboardInterrupt Python swallowed (inside a __del__) still stops it
     monkeypatch.setattr(ExactMatch, "score", original)
+    with pytest.raises(KeyboardInterrupt):
+        rescore_run(store, "r", ["exact_match"], batch_size=3, stopped=lambda: True)
+    assert (store.conn.execute(table).fetchall(), store.list_runs()[0]["config"]) == before
     rescore_run(store, "r", ["exact_match"], batch_size=3)  # default options this time
     config = json.loads(store.list_runs()[0]["config"])
     assert "exact_match" not in config["scorer_options"]

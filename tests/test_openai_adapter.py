@@ -156,6 +156,30 @@ def test_credentials_in_the_url_are_refused_without_echoing_them(url: str) -> No
     assert "SECRET1" not in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("http://u:sk-SECRET1@127.0.0.1:99999/v1", "cannot be read: Port out of range"),
+        ("http://127.0.0.1:99999/v1?key=sk-SECRET1", "cannot be read: Port out of range"),
+        ("http://[sk-SECRET1/v1", "cannot be read: Invalid IPv6 URL"),
+        ("http://127.0.0.1:9/sk-SECRET1/v1", "holds the API key from OPENAI_API_KEY"),
+    ],
+)
+def test_a_url_that_may_hold_a_key_is_never_echoed(
+    url: str, error: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-SECRET1")
+    with pytest.raises(ConfigError, match=error) as err:
+        adapter_for(url, "aiohttp")
+    assert "SECRET1" not in str(err.value)
+
+
+def test_a_key_given_as_the_variable_name_is_refused_unseen() -> None:
+    with pytest.raises(ConfigError, match="NAME of an environment variable") as err:
+        AdapterOptions(api_key_env="sk-SECRET1")
+    assert "SECRET1" not in str(err.value)
+
+
 def test_an_unknown_transport_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="transport='curl'"):
         adapter_for("http://127.0.0.1:9/v1", "curl")

@@ -8,6 +8,7 @@ provider gets them for free.
 from __future__ import annotations
 
 import math
+import re
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
@@ -90,6 +91,14 @@ class AdapterOptions:
     api_key_env: str = "OPENAI_API_KEY"
     request_timeout: float = 60.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env):
+            # never echoed: a key pasted here by mistake must not reach a log
+            raise ConfigError(
+                "--api-key-env (api_key_env) takes the NAME of an environment variable "
+                "(letters, digits, _), not the key itself; the value given is not shown"
+            )
 
 
 class Adapter(ABC):

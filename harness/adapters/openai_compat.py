@@ -166,8 +166,11 @@ class OpenAIAdapter(Adapter):
         try:
             parts = urlsplit(self.base_url)
             parts.port  # noqa: B018 - raises for a port out of range
-        except ValueError as exc:
-            raise ConfigError(f"the base URL {self.base_url!r} cannot be read: {exc}") from None
+        except ValueError as exc:  # the URL is not shown: it may hold a key
+            raise ConfigError(
+                f"the base URL (from {self._url_source(options)}) cannot be read: {exc}; it is "
+                "not shown, in case it holds a key"
+            ) from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(
                 f"the base URL {public_url(self.base_url)!r} needs http:// or https:// and a "
@@ -177,6 +180,13 @@ class OpenAIAdapter(Adapter):
             raise ConfigError(
                 f"put no credentials or query in the base URL ({public_url(self.base_url)}): "
                 f"the key belongs in the variable named by --api-key-env"
+            )
+        key = (os.environ.get(options.api_key_env) or "").strip()
+        if len(key) >= 8 and key in self.base_url:  # e.g. a key in the path
+            raise ConfigError(
+                f"the base URL (from {self._url_source(options)}) holds the API key from "
+                f"{options.api_key_env}: the key belongs in that variable only (the URL is "
+                "stored with the run)"
             )
         self.transport = str(options.extra.get("transport", "aiohttp")).strip().lower()
         if self.transport not in TRANSPORTS:
@@ -189,6 +199,10 @@ class OpenAIAdapter(Adapter):
         self._headers: dict[str, str] = {}
         self._proxy: str | None = None
         self._sent_key: str | None = None
+
+    @staticmethod
+    def _url_source(options: AdapterOptions) -> str:
+        return "--base-url or the judge spec" if options.base_url else "OPENAI_BASE_URL"
 
     def _api_key(self) -> str:
         """The key from the environment, checked for what an HTTP header cannot carry (a

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -22,6 +28,36 @@ from harness.cli.options import (
     split_names,
 )
 from harness.store.db import DEFAULT_DB
+
+
+@contextmanager
+def _interrupts() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C or SIGTERM stops the rescore: the first raises KeyboardInterrupt and is
+    remembered (yielded: has one come?), so one that Python swallowed still stops the swap;
+    a second quits at once (nothing was swapped in). A signal the caller ignores stays
+    ignored."""
+    received: list[int] = []
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        if len(received) > 1:
+            os.write(2, b"\ninterrupted again: quitting now; the run's scores are as they were\n")
+            os._exit(130)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = {
+        sig: signal.signal(sig, interrupt)
+        for sig in (signal.SIGINT, signal.SIGTERM)
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
+    try:
+        yield lambda: bool(received)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def score(
@@ -47,16 +83,21 @@ def score(
 
     store = Store.existing(db)
     try:
-        run_id = rescore_run(
-            store,
-            run,
-            split_names(scorers),
-            scorer_options(scorer_option, toxicity_threshold, split_names(scorers)),
-            judge=judge_settings(
-                split_names(judge), judge_repeats, judge_temperature, judge_seed, store.path
-            ),
-        )
+        with _interrupts() as stopped:
+            run_id = rescore_run(
+                store,
+                run,
+                split_names(scorers),
+                scorer_options(scorer_option, toxicity_threshold, split_names(scorers)),
+                judge=judge_settings(
+                    split_names(judge), judge_repeats, judge_temperature, judge_seed, store.path
+                ),
+                stopped=stopped,
+            )
         summary = run_summary(store, run_id)
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: the scores of {run} are as they were", err=True)
+        raise typer.Exit(130) from None
     finally:
         store.close()
     if json_output:

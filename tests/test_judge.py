@@ -97,6 +97,12 @@ def test_bad_rubrics_fail_with_one_clear_error(tmp_path: Path) -> None:
     extra.write_text((RUBRICS_DIR / "conciseness.yaml").read_text() + "unknown_key: 1\n")
     with pytest.raises(ConfigError, match="unknown_key"):
         load_rubric(str(extra))
+    for name in ("a@b", "x/../y", "two words"):  # '@' pairs labels; '/' splits SCORER/METRIC
+        odd = tmp_path / "odd.yaml"
+        odd.write_text((RUBRICS_DIR / "conciseness.yaml").read_text().replace(
+            "name: conciseness", f"name: {name}"))  # fmt: skip
+        with pytest.raises(ConfigError, match="must be letters, digits"):
+            load_rubric(str(odd))
 
 
 def test_verdict_schema_follows_the_scale() -> None:

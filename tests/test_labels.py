@@ -359,7 +359,7 @@ def test_rubric_scale_wins_and_conflicting_option_is_refused(
     )
     store = Store(db)
     try:
-        with pytest.raises(ConfigError, match=r"the rubric rubric safety\.yaml has the scale"):
+        with pytest.raises(ConfigError, match=r"but rubric safety\.yaml has the scale"):
             import_labels(store, "r1", path, scales=parse_options(["safety=1-5"]))
         result = import_labels(store, "r1", path)
         assert result.scales == {"safety": "unsafe,safe (rubric safety.yaml)"}

@@ -147,6 +147,11 @@ class Rubric(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Rubric:
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", self.name):
+            raise ValueError(
+                f"name {self.name!r} must be letters, digits, _, - and . (it names the "
+                "metric on the command line, in `--metric judge:NAME` and in label files)"
+            )
         for example in self.examples:
             if self.scale.lookup(example.verdict) is None:
                 raise ValueError(

@@ -268,3 +268,32 @@ def test_a_name_taken_between_check_and_insert_is_one_clear_error(tmp_path: Path
     with pytest.raises(ConfigError, match="a run named 'same' exists"):
         store.create_run({"id": "b", "name": "same", "status": "running", "created_at": "t"})
     store.close()
+
+
+def test_a_database_from_a_newer_harness_is_refused_untouched(tmp_path: Path) -> None:
+    """A migration this version does not know: one line, exit 2, for reading and writing
+    commands alike, and the file is not changed (no run row, no migration applied)."""
+    db = tmp_path / "h.db"
+    Store(db).close()
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+            "VALUES ('harness', '0099_future', '2030')"
+        )
+    conn.close()
+    before = db.read_bytes()
+    data = write_jsonl(tmp_path / "d.jsonl", [{"question": "q", "answer": "a", "reply": "a"}])
+    for args in (
+        ["run", str(data), "--model", "replay:reply", "--scorers", "exact_match"],
+        ["runs", "list"],
+        ["runs", "delete", "x", "--yes"],
+    ):
+        result = subprocess.run(
+            harness_cli(*args, "--db", str(db)), capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.splitlines() == [
+            f"error: database {db} was written by a newer harness (migration 0099_future); "
+            "upgrade harness"
+        ], args
+    assert db.read_bytes() == before

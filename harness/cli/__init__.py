@@ -37,14 +37,30 @@ _register()
 
 
 def main() -> None:
-    """Entry point: domain errors become one line and a non-zero exit.
+    """Entry point: usage and domain errors become one line and a non-zero exit (2 for
+    bad input); `typer.Exit` codes and Ctrl-C are left to typer."""
+    sys.exit(_main())
 
-    Usage errors, `typer.Exit` codes and Ctrl-C are handled by typer's standalone mode.
-    """
+
+def _main() -> int:
+    """Run the command line; its exit code (commands that end otherwise call sys.exit)."""
+    click_errors = sys.modules[typer.BadParameter.__module__]  # click's, or typer's copy
     try:
-        app()
+        code = app(standalone_mode=False)
     except HarnessError as exc:
         if os.environ.get("HARNESS_TRACEBACK"):
             raise
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        return _error(str(exc), exc.exit_code)
+    except typer.Abort:  # a confirmation answered no
+        return _error("aborted", 1)
+    except click_errors.ClickException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # the help is printed already
+            return int(exc.exit_code)
+        return _error(exc.format_message(), exc.exit_code)
+    return code if isinstance(code, int) else 0
+
+
+def _error(message: str, code: int) -> int:
+    """Print `message` as one line on stderr; return `code`."""
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return code

@@ -364,6 +364,21 @@ def test_help_and_no_arguments_still_show_help(
         assert code == 2 and "Usage:" in out + err and "error" not in err, args
 
 
+def test_ctrl_c_in_a_command_is_one_line_and_exit_130(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.store.db import Store
+
+    def interrupted(path: object) -> Store:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Store, "existing", interrupted)
+    code, out, err = main_output(
+        ["runs", "list", "--db", str(tmp_path / "h.db")], capsys, monkeypatch
+    )
+    assert (code, out, err) == (130, "", "interrupted\n")
+
+
 def test_every_command_has_help() -> None:
     for args in (["run"], ["score"], ["runs", "list"], ["runs", "show"], ["runs", "delete"]):
         result = runner.invoke(app, [*args, "--help"])
@@ -574,7 +589,7 @@ def test_cli_start_loads_no_heavy_library() -> None:
     import sys
 
     heavy = ["pandas", "torch", "transformers", "datasets", "openai", "scipy", "sklearn"]
-    code = f"import sys, harness.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    code = f"import sys, harness.cli.commands; print([m for m in {heavy!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

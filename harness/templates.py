@@ -166,6 +166,14 @@ def _looks_like_path(text: str) -> bool:
     return not any(c.isspace() for c in text) and ("/" in text or "\\" in text)
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML parse error in one line: ' at line L, column C: problem'."""
+    where = getattr(exc, "problem_mark", None)
+    at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{at}: {problem}"
+
+
 def _read_file(path: Path) -> tuple[str, str | None]:
     """(prompt, system) from a template file."""
     try:
@@ -179,7 +187,7 @@ def _read_file(path: Path) -> tuple[str, str | None]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"template file {path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"template file {path} is not valid YAML{yaml_problem(exc)}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("prompt"), str):
         raise ConfigError(f"template file {path} needs a 'prompt' key holding text")
     unknown = sorted(set(map(str, data)) - _YAML_KEYS)

@@ -354,6 +354,68 @@ def test_replay_from_a_column_and_a_file(tmp_path: Path, db_path: Path) -> None:
     assert summary["stats"]["failed_items"] == 0 and summary["metrics"][0]["value"] == 1.0
 
 
+def main_output(
+    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of the `harness` entry point (main) given `args`."""
+    from harness.cli import main
+
+    monkeypatch.setattr("sys.argv", ["harness", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    out, err = capsys.readouterr()
+    code = exited.value.code
+    return (code if isinstance(code, int) else 0), out, err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "d.jsonl", "--concurrency", "0"], "Invalid value for '--concurrency': "),
+        (["run", "d.jsonl", "--bogus-option"], "No such option: --bogus-option"),
+        (["run", "d.jsonl", "--temperature", "nan"], "Invalid value for '--temperature': "),
+        (["run", "d.jsonl", "--top-p", "nan"], "Invalid value for '--top-p': "),
+        (["export", "a", "--sample", "0"], "Invalid value for '--sample': "),
+        (["run"], "Missing argument 'dataset'"),
+        (["nosuch"], "No such command 'nosuch'"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(
+    args: list[str],
+    expected: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code, out, err = main_output(args, capsys, monkeypatch)
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith(f"error: {expected}"), err
+
+
+def test_help_and_no_arguments_still_show_help(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = main_output(["run", "--help"], capsys, monkeypatch)
+    assert code == 0 and "--concurrency" in out and err == ""
+    for args in ([], ["runs"]):
+        code, out, err = main_output(args, capsys, monkeypatch)
+        assert code == 2 and "Usage:" in out + err and "error" not in err, args
+
+
+def test_ctrl_c_in_a_command_is_one_line_and_exit_130(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.store.db import Store
+
+    def interrupted(path: object) -> Store:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Store, "existing", interrupted)
+    code, out, err = main_output(
+        ["runs", "list", "--db", str(tmp_path / "h.db")], capsys, monkeypatch
+    )
+    assert (code, out, err) == (130, "", "interrupted\n")
+
+
 def test_every_command_has_help() -> None:
     for args in (["run"], ["score"], ["runs", "list"], ["runs", "show"], ["runs", "delete"]):
         result = runner.invoke(app, [*args, "--help"])
@@ -564,7 +626,7 @@ def test_cli_start_loads_no_heavy_library() -> None:
     import sys
 
     heavy = ["pandas", "torch", "transformers", "datasets", "openai", "scipy", "sklearn"]
-    code = f"import sys, harness.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    code = f"import sys, harness.cli.commands; print([m for m in {heavy!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

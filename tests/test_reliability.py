@@ -268,3 +268,58 @@ def test_a_name_taken_between_check_and_insert_is_one_clear_error(tmp_path: Path
     with pytest.raises(ConfigError, match="a run named 'same' exists"):
         store.create_run({"id": "b", "name": "same", "status": "running", "created_at": "t"})
     store.close()
+
+
+def test_a_database_from_a_newer_harness_is_refused_untouched(tmp_path: Path) -> None:
+    """A migration this version does not know: one line, exit 2, for reading and writing
+    commands alike, and the file is not changed (no run row, no migration applied)."""
+    db = tmp_path / "h.db"
+    Store(db).close()
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+            "VALUES ('harness', '0099_future', '2030')"
+        )
+    conn.close()
+    before = db.read_bytes()
+    data = write_jsonl(tmp_path / "d.jsonl", [{"question": "q", "answer": "a", "reply": "a"}])
+    for args in (
+        ["run", str(data), "--model", "replay:reply", "--scorers", "exact_match"],
+        ["runs", "list"],
+        ["runs", "delete", "x", "--yes"],
+    ):
+        result = subprocess.run(
+            harness_cli(*args, "--db", str(db)), capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.splitlines() == [
+            f"error: database {db} was written by a newer harness (migration 0099_future); "
+            "upgrade harness"
+        ], args
+    assert db.read_bytes() == before
+
+
+def test_ctrl_c_at_start_up_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    """SIGINT at moments through start-up (imports) and the command: never a traceback.
+
+    A signal in Python's own start-up (before any harness code) is not harness's to handle.
+    """
+    args = ["gate", "a", "--baseline", "b", "--metric", "m", "--max-drop", "0.1",
+            "--db", str(tmp_path / "none.db")]  # fmt: skip
+    handled = 0
+    for delay in (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6):
+        process = subprocess.Popen(
+            harness_cli(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+        code, output = process.returncode, out + err
+        if output.startswith("Fatal Python error: init_import_site") or output == "":
+            continue  # Python's own start-up
+        # -signal.SIGINT: Python re-raises SIGINT when it saw one it did not hand to the code
+        handled += code in (130, -signal.SIGINT) and output == "interrupted\n"
+        assert output == "interrupted\n" or (
+            code == 2 and output.startswith("error: no database at")
+        ), (delay, code, output)
+    assert handled

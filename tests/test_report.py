@@ -385,7 +385,7 @@ def test_cli_errors_and_overwriting(run_db: Path, tmp_path: Path) -> None:
     assert invoke("report", "cand", "--out", str(out), *db)[0] == 0
     first = out.read_text()
     code, text = invoke("report", "base", "--out", str(out), *db)
-    assert code == 2 and "exists; add --force" in text
+    assert code == 2 and "already exists; pass --force" in text
     assert out.read_text() == first
     assert invoke("report", "base", "--out", str(out), "--force", *db)[0] == 0
     assert "harness report: base" in out.read_text()
@@ -400,6 +400,13 @@ def test_cli_errors_and_overwriting(run_db: Path, tmp_path: Path) -> None:
     code, text = invoke("report", "cand", "cand", "-o", str(tmp_path / "w"), *db)
     assert code == 2 and "named twice" in text
     assert not (tmp_path / "y").exists() and not (tmp_path / "z").exists()
+
+
+def test_a_missing_out_folder_is_refused_as_by_export(run_db: Path, tmp_path: Path) -> None:
+    nowhere = tmp_path / "nowhere"
+    code, text = invoke("report", "cand", "--out", str(nowhere / "r.html"), "--db", str(run_db))
+    assert code == 2 and f"folder {nowhere} does not exist" in text, text
+    assert not nowhere.exists()
 
 
 def test_item_means_of_an_unfinished_run_keep_to_the_metric_range(db_path: Path) -> None:

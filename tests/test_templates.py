@@ -129,6 +129,17 @@ def test_bad_yaml_files_name_the_file(tmp_path: Path, content: str, problem: str
     assert problem in str(err.value)
 
 
+def test_a_yaml_syntax_error_is_one_line_with_its_place(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text('prompt: "{{input}\n')
+    with pytest.raises(ConfigError) as err:
+        PromptTemplate.load(str(path))
+    assert str(err.value) == (
+        f"template file {path} is not valid YAML at line 2, column 1: "
+        "found unexpected end of stream"
+    )
+
+
 def test_unreadable_and_empty_files(tmp_path: Path) -> None:
     binary = tmp_path / "prompt.txt"
     binary.write_bytes(b"\xff\xfe\x00bad")

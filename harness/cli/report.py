@@ -15,10 +15,9 @@ FORMATS = ("html", "markdown", "json")
 
 
 def write_file(path: Path, text: str, force: bool) -> None:
-    """Write atomically into `path`'s folder (created if missing); replace only with `force`."""
+    """Write atomically into `path`'s folder (which must exist); replace only with `force`."""
     from harness.files import write_files
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_files([(path, lambda handle: handle.write(text))], force=force)
 
 
@@ -65,6 +64,7 @@ def report(
 
     Configuration, metrics with CIs, distributions, slices, judges, latency, worst items."""
     from harness.errors import ConfigError
+    from harness.files import check_target
     from harness.report import ReportOptions, gather_report
     from harness.store.db import Store
 
@@ -72,8 +72,8 @@ def report(
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, not '{output_format}'")
     if out is None and output_format == "html":
         raise ConfigError("name the HTML file with --out FILE (e.g. --out report.html)")
-    if out is not None and out.exists() and not force:
-        raise ConfigError(f"{out} exists; add --force to overwrite it")
+    if out is not None:
+        check_target(out, force=force)  # before the work: a folder that exists, a new file
     options = ReportOptions(
         by=by,
         top=top,

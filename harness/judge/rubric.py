@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from harness.errors import ConfigError
+from harness.templates import yaml_problem
 
 RUBRICS_DIR = Path(__file__).resolve().parents[2] / "rubrics"
 _NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
@@ -238,10 +239,7 @@ def load_rubric(ref: str) -> Rubric:
             f"cannot read rubric {path}: not UTF-8 text (byte {exc.start}); save it as UTF-8"
         ) from exc
     except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"rubric {path} is not valid YAML{at}: {problem}") from exc
+        raise ConfigError(f"rubric {path} is not valid YAML{yaml_problem(exc)}") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read rubric {path}: {exc}") from exc
     if not isinstance(data, dict):

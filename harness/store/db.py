@@ -26,6 +26,19 @@ from harness.store.migrations import migrations
 DEFAULT_DB = Path("runs") / "harness.db"
 
 
+def _refuse_newer(db: Database, path: Path) -> None:
+    """Refuse (closing it) before anything is written a database that records a migration
+    this version does not know: a newer harness wrote it, and its schema may not fit."""
+    known = {migration.name for migration in migrations._migrations}
+    unknown = [m.name for m in migrations.applied(db) if m.name not in known]
+    if unknown:
+        db.conn.close()
+        raise ConfigError(
+            f"database {path} was written by a newer harness (migration {unknown[0]}); "
+            "upgrade harness"
+        )
+
+
 def _migrate(db: Database) -> None:
     """Apply pending migrations under the write lock, so that two processes opening a new
     database at once wait for each other (an up-to-date database is only read)."""
@@ -122,6 +135,7 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = Database(sqlite3.connect(self.path, check_same_thread=not any_thread))
             self.db.execute("PRAGMA busy_timeout=10000")
+            _refuse_newer(self.db, self.path)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             _migrate(self.db)

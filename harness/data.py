@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -27,7 +27,7 @@ import numpy as np
 
 from harness.errors import ConfigError, DataError
 from harness.item import EITHER_GROUNDING, Item
-from harness.sources import Source, load_source, locate, read_error
+from harness.sources import Source, kind_of, load_source, locate, read_error
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class Need:
 
 Needs = Iterable[str] | Mapping[str, Need]
 """Item fields every row must have, or each mapped to who needs it."""
+Checks = Mapping[str, Callable[[Any], object]] | None
+"""Metadata fields, each with a function raising ValueError for a value the run cannot use."""
 
 INPUT_NAMES = ("input", "prompt", "question", "query", "instruction", "text")
 REFERENCE_NAMES = (
@@ -143,14 +145,22 @@ class Dataset:
         path, own = locate(row)
         return f"row {own}" if path == self.path else f"{path} row {own}"
 
-    def validate(self, *, needs: Needs = (), placeholders: Iterable[str] = ()) -> DatasetInfo:
+    def validate(
+        self, *, needs: Needs = (), placeholders: Iterable[str] = (), checks: Checks = None
+    ) -> DatasetInfo:
         """Check every row in one streaming pass (see `_validate`)."""
         try:
-            return self._validate(needs=needs, placeholders=placeholders)
+            return self._validate(needs=needs, placeholders=placeholders, checks=checks)
         except DataError as exc:
             raise self._located(exc) from exc
 
-    def _validate(self, *, needs: Needs = (), placeholders: Iterable[str] = ()) -> DatasetInfo:
+    def _validate(
+        self,
+        *,
+        needs: Needs = (),
+        placeholders: Iterable[str] = (),
+        checks: Checks = None,
+    ) -> DatasetInfo:
         """Check every row in one streaming pass; raise the first problem as a DataError.
 
         `needs`: item fields every row must have: "reference", "context", or
@@ -158,6 +168,8 @@ class Dataset:
         mapping names the scorers that need each, for the error.
         `placeholders`: metadata fields a prompt template names; a row without a value for
         one would be sent a prompt with a hole in it.
+        `checks`: metadata field -> a function that raises ValueError, saying why, for a
+        value the run cannot use (a replayed response that is no text).
         """
         named = sorted(set(placeholders) - {"id", "input", "reference", "references", "context"})
         wanted = set(needs)
@@ -212,6 +224,11 @@ class Dataset:
                         row=n,
                         field=name,
                     )
+            for name, check in (checks or {}).items():
+                try:
+                    check(item.metadata.get(name))
+                except ValueError as exc:
+                    raise DataError(str(exc), path=self.path, row=n, field=name) from exc
             keys.append(_id_key(item.id))
         if n == 0:
             raise DataError("no rows: the data holds no record to evaluate", path=self.path)
@@ -264,7 +281,10 @@ class Dataset:
             context = "\n".join(parts) if parts else None
         metadata = {k: _jsonable(v) for k, v in row.items() if k not in self._mapped}
         if m.id:
-            item_id = id_text(row.get(m.id))
+            try:
+                item_id = id_text(row.get(m.id))
+            except ValueError as exc:
+                raise DataError(str(exc), path=self.path, row=n, field=m.id) from exc
             if item_id is None:
                 raise DataError("id is missing or empty", path=self.path, row=n, field=m.id)
         else:
@@ -282,8 +302,7 @@ class Dataset:
             return value if value.strip() else None
         if isinstance(value, int | float | Decimal):
             return str(value)
-        kind = type(value).__name__
-        raise DataError(f"expected text, got {kind}", path=self.path, row=n, field=column)
+        raise DataError(f"expected text, got {kind_of(value)}", path=self.path, row=n, field=column)
 
     def _strings(self, value: Any, n: int, column: str) -> list[str]:
         """A cell holding one string or a list of strings, without the empty ones."""
@@ -444,9 +463,12 @@ def _resolve(mapping: FieldMapping, columns: list[str], path: str) -> FieldMappi
 
 
 def id_text(value: Any) -> str | None:
-    """An id cell as text, as every reader of ids (dataset, replay file) takes it."""
+    """An id cell as text, as every reader of ids (dataset, replay file) takes it; ValueError
+    for an id that is no single value (an object, a list, true/false)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
+    if isinstance(value, dict | list | tuple | bool):
+        raise ValueError(f"expected text or a whole number, got {kind_of(value)}")
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)  # inf and -inf stay apart (as JSON they would both be null)
     if isinstance(value, float) and value.is_integer():

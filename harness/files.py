@@ -68,6 +68,16 @@ def _move(tmp: Path, path: Path, *, force: bool) -> None:
             tmp.unlink()
 
 
+@contextmanager
+def _unwritable(path: Path) -> Iterator[None]:
+    """A failure to write `path` (a full disk, no permission) as one line naming it."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise ConfigError(f"cannot write {path}: {reason}") from exc
+
+
 def write_files(
     targets: Sequence[tuple[Path, Callable[[TextIO], object]]], *, force: bool = False
 ) -> list[Path]:
@@ -77,11 +87,12 @@ def write_files(
     written: list[tuple[Path, Path]] = []
     try:
         for path, writer in targets:
-            with _temporary(path) as (tmp, handle):
+            with _unwritable(path), _temporary(path) as (tmp, handle):
                 writer(handle)
             written.append((tmp, path))
         for tmp, path in written:
-            _move(tmp, path, force=force)
+            with _unwritable(path):
+                _move(tmp, path, force=force)
     finally:
         for tmp, _ in written:
             with contextlib.suppress(FileNotFoundError):

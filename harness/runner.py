@@ -417,7 +417,12 @@ async def execute(
     if needed > options.samples:
         raise ConfigError(f"the scorers need --samples {needed} or more (got {options.samples})")
     needed_by = {need: _need(need, scorers) for need in needs}
-    info = dataset.validate(needs=needed_by, placeholders=template.placeholders())
+    check = getattr(adapter, "check_column", None)  # a replayed column's cells
+    info = dataset.validate(
+        needs=needed_by,
+        placeholders=template.placeholders(),
+        checks={replay_field: check} if replay_field is not None and check else None,
+    )
     fit_corpus(scorers, (item.references for item in dataset))
     sample_params = sample_parameters(options)
     config = {

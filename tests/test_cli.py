@@ -647,6 +647,48 @@ def test_store_works_with_pandas_already_imported(tmp_path: Path) -> None:
     assert result.stdout.strip() == "[] True"
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '{"id": "q0", "response": "x\\ud800"}\n',
+            "row 1, field 'response': text with an unpaired",
+        ),
+        ('{"id": "q0", "response": {"a": 1}}\n', "row 1, field 'response': expected text, got an"),
+        ('{"id": "q0", "output": ["a"]}\n', "row 1, field 'output': expected text, got a list"),
+        ('{"id": {"a": 1}, "response": "x"}\n', "row 1, field 'id': expected text or a whole"),
+        ('{"id": "q0", "response": "x", "m": ' + "[" * 50_000 + "]" * 50_000 + "}\n", "nested"),
+        ("\n", "no responses"),
+    ],
+    ids=["surrogate", "object", "list", "object-id", "deep", "empty"],
+)
+def test_a_bad_replay_file_is_refused_before_the_run(
+    qa_file: Path, db_path: Path, tmp_path: Path, text: str, message: str
+) -> None:
+    """One error line, and no run, no database: the file is read before either exists."""
+    replies = tmp_path / "replies.jsonl"
+    replies.write_text(text)
+    code, out = invoke("run", str(qa_file), "--model", f"replay:{replies}", "--db", str(db_path),
+                       "--no-progress")  # fmt: skip
+    assert code == 2 and message in out and str(replies) in out, out
+    assert not db_path.exists()
+
+
+def test_a_replayed_column_that_is_no_text_is_refused_before_the_run(
+    tmp_path: Path, db_path: Path
+) -> None:
+    rows = [{"id": "a", "question": "q", "said": "x"}, {"id": "b", "question": "q", "said": {}}]
+    data = write_jsonl(tmp_path / "said.jsonl", rows)
+    code, out = invoke("run", str(data), "--model", "replay:said", "--db", str(db_path),
+                       "--no-progress")  # fmt: skip
+    assert code == 2 and "row 2, field 'said': expected text, got an object" in out, out
+    assert not db_path.exists()
+    data = write_jsonl(tmp_path / "samples.jsonl", [{"question": "q", "said": ["x", None]}])
+    code, out = invoke("run", str(data), "--model", "replay:said", "--samples", "2",
+                       "--db", str(db_path), "--no-progress")  # fmt: skip
+    assert code == 2 and "field 'said': expected text, got null" in out, out
+
+
 def test_replaying_a_column_read_as_another_field_is_refused(qa_file: Path, db_path: Path) -> None:
     code, out = invoke("run", str(qa_file), "--model", "replay:answer", "--db", str(db_path),
                        "--no-progress")  # fmt: skip

@@ -257,7 +257,7 @@ def test_missing_input_names_file_row_and_field(tmp_path: Path) -> None:
 
 def test_input_that_is_not_text(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "list.jsonl", [{"input": ["a", "b"]}])
-    with pytest.raises(DataError, match="expected text, got list"):
+    with pytest.raises(DataError, match="expected text, got a list"):
         open_dataset(str(path)).validate()
 
 
@@ -293,6 +293,61 @@ def test_a_one_line_array_is_not_a_jsonl_dataset(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        (
+            "s.jsonl",
+            '{"question": "q\\ud800"}\n',
+            "line 1: field 'question': text with an unpaired",
+        ),
+        ("k.jsonl", '{"question": "q", "m": {"\\udc00": 1}}\n', "field 'm': text with an unpaired"),
+        ("d.jsonl", '{"question": "q", "m": ' + "[" * 100_000 + "]" * 100_000 + "}\n", "nested"),
+        ("d.json", '[{"question": "q", "m": ' + "[" * 100_000 + "]" * 100_000 + "}]", "nested"),
+        ("n.jsonl", '{"question": "q", "m": ' + "9" * 5000 + "}\n", "a number of over"),
+    ],
+    ids=["surrogate", "surrogate-key", "deep-jsonl", "deep-json", "long-number"],
+)
+def test_json_that_cannot_be_stored_is_one_error(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    """A lone surrogate escape (no Unicode text), nesting that would exhaust the stack, or a
+    number of thousands of digits: one DataError naming the file, not a traceback."""
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(DataError, match=message) as err:
+        data = open_dataset(str(path))
+        data.validate()
+        list(data)
+    assert err.value.path == str(path)
+
+
+def test_paired_surrogate_escapes_are_text(tmp_path: Path) -> None:
+    path = tmp_path / "emoji.jsonl"
+    path.write_text('{"question": "smile \\ud83d\\ude00"}\n')
+    assert [item.input for item in open_dataset(str(path))] == ["smile \U0001f600"]
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"), [({"x": 1}, "an object"), ([1], "a list"), (True, "true/false")]
+)
+def test_an_id_must_be_text_or_a_number(tmp_path: Path, value: Any, kind: str) -> None:
+    path = write_jsonl(
+        tmp_path / "ids.jsonl", [{"id": "a", "question": "q"}, {"id": value, "question": "q"}]
+    )
+    with pytest.raises(DataError, match=f"expected text or a whole number, got {kind}") as err:
+        open_dataset(str(path)).validate()
+    assert (err.value.row, err.value.field) == (2, "id")
+
+
+def test_a_json_array_row_that_is_no_object_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "rows.json"
+    path.write_text('[{"question": "q"}, 5]')
+    with pytest.raises(DataError, match="expected a JSON object, got a number") as err:
+        open_dataset(str(path)).validate()
+    assert (err.value.path, err.value.row) == (str(path), 2)
+
+
+@pytest.mark.parametrize(
     ("text", "message", "row"),
     [
         ("id,question,answer\na,q1,x\nb,q2,y,\n", "4 fields where the header has 3", 2),
@@ -317,6 +372,16 @@ def test_malformed_csv_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="cannot read") as err:
         open_dataset(str(path)).validate()
     assert err.value.path == str(path)
+
+
+def test_a_quote_never_closed_names_its_line(tmp_path: Path) -> None:
+    """The open quote swallows the rest of the file into the last cell, so the row has as
+    many fields as the header: only the quote tells."""
+    path = tmp_path / "open.csv"
+    path.write_text('id,question\n1,a\n2,"b\n3,c\n')
+    with pytest.raises(DataError, match="the record starting on line 3 opens a quote") as err:
+        open_dataset(str(path)).validate()
+    assert (err.value.path, err.value.row) == (str(path), 2)
 
 
 def test_needs_reference_without_a_reference_column(tmp_path: Path) -> None:

@@ -221,6 +221,89 @@ def test_file_level_errors(run_db: tuple[Path, str], tmp_path: Path) -> None:
         store.close()
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"item_id": "q0", "annotator": "a", "q": 1' + "0" * 400 + "}", "'10000000"),
+        ('{"item_id": "q0", "annotator": "a\\ud800", "q": 3}', "row 1, field 'annotator': text"),
+        ('{"item_id": "q0", "annotator": "a", "m": ' + "[" * 50_000 + "]" * 50_000 + "}", "nested"),
+        ('{"item_id": "q0", "annotator": {"a": 1}, "q": 3}', "'annotator': expected text, got an"),
+        ('{"item_id": ["q0"], "annotator": "a", "q": 3}', "'item_id': expected text, got a list"),
+        ('{"item_id": "q0", "annotator": "a", "q": true}', "'true' is not a number on the scale"),
+    ],
+    ids=["huge-number", "surrogate", "deep", "object-annotator", "list-id", "bool-label"],
+)
+def test_json_lines_of_the_wrong_kind_are_one_error(
+    run_db: tuple[Path, str], tmp_path: Path, text: str, message: str
+) -> None:
+    """Values a label, id or annotator cannot be (a bool is never a number, an object never
+    a name), and JSON that cannot be stored: one line, nothing imported."""
+    db, _ = run_db
+    path = tmp_path / "labels.jsonl"
+    path.write_text(text + "\n")
+    code, out = invoke("import-labels", "r1", str(path), "--scale", "q=1-5", "--db", str(db))
+    assert code == 2 and message in out and str(path) in out and "\n" not in out, out
+    assert stored_labels(db) == []
+
+
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        ({"id": 1, "data": "q0", "annotations": []}, "task 1 (id 1), field 'data': expected an"),
+        (
+            {"data": {"item_id": "q0"}, "annotations": [{"completed_by": 1, "result": "oops"}]},
+            "task 1, annotation 1, field 'result': expected a list, got text",
+        ),
+        (
+            {"data": {"item_id": "q0"}, "annotations": [{"completed_by": 1, "result": [7]}]},
+            "field 'result': expected an object, got a number",
+        ),
+        (
+            {
+                "data": {"item_id": "q0"},
+                "annotations": [
+                    {"completed_by": 1, "result": [{"from_name": "q", "value": {"rating": True}}]}
+                ],
+            },
+            "field 'q': 'true' is not a number on the scale 1-5",
+        ),
+    ],
+    ids=["data-text", "result-text", "result-number", "bool-rating"],
+)
+def test_label_studio_tasks_of_the_wrong_shape_are_one_error(
+    run_db: tuple[Path, str], tmp_path: Path, task: dict[str, Any], message: str
+) -> None:
+    db, _ = run_db
+    path = tmp_path / "project.json"
+    path.write_text(json.dumps([task]))
+    code, out = invoke("import-labels", "r1", str(path), "--scale", "q=1-5", "--db", str(db))
+    assert code == 2 and message in out, out
+    assert stored_labels(db) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("item_id,annotator,q\n,,,,\nq0,a,3\n", "row 2: 5 fields where the header has 3"),
+        ("item_id,annotator,q\nq0,a,3,\n", "row 2: 4 fields where the header has 3"),
+        ('item_id,annotator,q\nq0,a,3\nq1,"a,4\n', "starting on line 3 opens a quote"),
+        ("item_id,annotator,q\nq0,a,3\nq1,a\n", "row 3: 2 fields where the header has 3"),
+    ],
+    ids=["blank-row-of-commas", "trailing-comma", "open-quote", "cut-off"],
+)
+def test_csv_that_a_reader_would_misread_is_refused(
+    run_db: tuple[Path, str], tmp_path: Path, text: str, message: str
+) -> None:
+    """More cells than the header, a quote never closed, a file cut off mid-row: refused as
+    the dataset reader refuses them, never imported or counted as a row left empty."""
+    db, _ = run_db
+    path = tmp_path / "labels.csv"
+    path.write_text(text)
+    code, out = invoke("import-labels", "r1", str(path), "--scale", "q=1-5", "--db", str(db))
+    assert code == 2 and message in out and str(path) in out, out
+    assert stored_labels(db) == []
+
+
 def test_free_labels_keep_numbers_and_text(run_db: tuple[Path, str], tmp_path: Path) -> None:
     db, run_id = run_db
     path = write_jsonl(

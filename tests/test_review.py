@@ -360,6 +360,29 @@ def test_a_failed_export_leaves_nothing(run_db: tuple[Path, str], tmp_path: Path
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".x.csv")]
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "html"])
+def test_a_full_disk_is_one_line_naming_the_file(
+    run_db: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """Export and report: the OSError of a full disk becomes one error line, and the
+    half-written temporary file is gone."""
+    import errno
+
+    from harness import files
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    db, _ = run_db
+    out = tmp_path / "out" / f"x.{fmt}"
+    out.parent.mkdir()
+    command = ["report", "r1"] if fmt == "html" else ["export", "r1", "--format", fmt]
+    code, text = invoke(*command, "--out", str(out), "--db", str(db))
+    assert code == 2 and text == f"cannot write {out}: No space left on device", text
+    assert list(out.parent.iterdir()) == []
+
+
 def test_exports_never_carry_secrets(
     qa_file: Path, db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

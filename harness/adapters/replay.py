@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from harness.adapters.base import Adapter, AdapterOptions, Capabilities, Request, Response
 from harness.data import id_text
 from harness.errors import ConfigError, DataError, PermanentError
-from harness.sources import json_object
+from harness.sources import JsonValueError, json_object, kind_of
 
 _ID_KEYS = ("id", "item_id")
 _TEXT_KEYS = ("response", "text", "output", "completion")
@@ -22,6 +22,24 @@ _TEXT_KEYS = ("response", "text", "output", "completion")
 
 def _first(record: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return next((record[k] for k in keys if k in record), None)
+
+
+def response_text(value: Any) -> str:
+    """A replayed response as text: text as written, a number as its digits; ValueError for
+    anything else (an object, a list, true/false, null), which is no model's reply."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"expected text, got {kind_of(value)}")
+
+
+def check_column(value: Any) -> None:
+    """A dataset cell to replay: missing (that item fails), a response, or one per sample."""
+    if value is None:
+        return
+    for response in value if isinstance(value, list) else [value]:
+        response_text(response)
 
 
 class ReplayAdapter(Adapter):
@@ -39,18 +57,15 @@ class ReplayAdapter(Adapter):
         super().__init__(model, options)
         self.path = Path(model) if model.endswith((".jsonl", ".json")) else None
         self._offsets: dict[tuple[str, int], int] = {}
+        if self.path is not None:  # checked now: a bad file is refused before any run starts
+            if not self.path.is_file():
+                raise ConfigError(f"replay file not found: {self.path}")
+            self._index()
 
     @property
     def field(self) -> str | None:
         """The dataset column holding responses, when replaying from the dataset."""
         return None if self.path else self.model
-
-    async def start(self) -> None:
-        if self.path is None:
-            return
-        if not self.path.is_file():
-            raise ConfigError(f"replay file not found: {self.path}")
-        self._index()
 
     def _index(self) -> None:
         """Remember where each (id, sample) line starts; responses are read on demand."""
@@ -67,20 +82,23 @@ class ReplayAdapter(Adapter):
                             path=str(self.path),
                             row=line_number,
                         ) from exc
+                    except JsonValueError as exc:
+                        raise DataError(
+                            exc.detail, path=str(self.path), row=line_number, field=exc.field
+                        ) from exc
                     except ValueError as exc:
                         raise DataError(str(exc), path=str(self.path), row=line_number) from exc
-                    item_id = id_text(_first(record, _ID_KEYS))  # as the dataset reads ids
+                    try:
+                        item_id = id_text(_first(record, _ID_KEYS))  # as the dataset reads ids
+                    except ValueError as exc:
+                        raise DataError(
+                            str(exc), path=str(self.path), row=line_number, field="id"
+                        ) from exc
                     if item_id is None:
                         raise DataError(
                             "no 'id' field", path=str(self.path), row=line_number, field="id"
                         )
-                    if _first(record, _TEXT_KEYS) is None:
-                        raise DataError(
-                            "no 'response' field",
-                            path=str(self.path),
-                            row=line_number,
-                            field="response",
-                        )
+                    self._check_response(record, line_number)
                     sample = record.get("sample", 0)
                     if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
                         raise DataError(
@@ -99,6 +117,21 @@ class ReplayAdapter(Adapter):
                         )
                     self._offsets[key] = offset
                 offset += len(line)
+        if not self._offsets:
+            raise DataError("no responses: the file holds no record to replay", path=str(self.path))
+
+    def _check_response(self, record: dict[str, Any], line_number: int) -> None:
+        """A record's response must be there, and be text."""
+        field = next((k for k in _TEXT_KEYS if k in record), "response")
+        value = record.get(field)
+        if value is None:
+            raise DataError(
+                "no 'response' field", path=str(self.path), row=line_number, field="response"
+            )
+        try:
+            response_text(value)
+        except ValueError as exc:
+            raise DataError(str(exc), path=str(self.path), row=line_number, field=field) from exc
 
     async def generate(self, request: Request) -> Response:
         item = request.item
@@ -112,7 +145,7 @@ class ReplayAdapter(Adapter):
                 if request.sample >= len(value):
                     raise PermanentError(f"item {item.id} has no sample {request.sample}")
                 value = value[request.sample]
-            return Response(text=str(value))
+            return self._response(value, item.id)
         offset = self._offsets.get((item.id, request.sample))
         if offset is None:
             raise PermanentError(
@@ -121,7 +154,19 @@ class ReplayAdapter(Adapter):
         with self.path.open("rb") as handle:
             handle.seek(offset)
             record = json.loads(handle.readline())
-        return Response(text=str(_first(record, _TEXT_KEYS)))
+        return self._response(_first(record, _TEXT_KEYS), item.id)
+
+    @staticmethod
+    def _response(value: Any, item_id: str) -> Response:
+        try:
+            return Response(text=response_text(value))
+        except ValueError as exc:
+            raise PermanentError(f"item {item_id}: the response to replay: {exc}") from exc
+
+    @staticmethod
+    def check_column(value: Any) -> None:
+        """See `check_column`: the run checks every row's cell before it starts."""
+        check_column(value)
 
     def describe(self) -> dict[str, Any]:
         return {"adapter": self.name, "model": self.model}

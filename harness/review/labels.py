@@ -15,7 +15,6 @@ there is none. The labels and the `human` scores they imply are written in one t
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +26,7 @@ from harness.errors import ConfigError, DataError
 from harness.review.export import JUDGE_PREFIX, PAIR_SCALE, RESERVED, SCORE_PREFIX
 from harness.review.human_scores import write_human_scores
 from harness.review.scale import Scale, resolve
+from harness.sources import JsonValueError, csv_table, json_value, kind_of
 from harness.store.db import Store, now
 
 MAX_SHOWN = 20
@@ -147,8 +147,12 @@ def _flat_rows(
         if not values:
             parsed.skipped += 1
             continue
-        item_id = row.get("item_id")
-        who = row.get("annotator")
+        item_id, who = row.get("item_id"), row.get("annotator")
+        wrong = [(k, v) for k, v in (("item_id", item_id), ("annotator", who)) if _not_scalar(v)]
+        if wrong:
+            name, value = wrong[0]
+            parsed.problems.append(Problem(where, name, f"expected text, got {kind_of(value)}"))
+            continue
         item_text = unescape(str(item_id)) if item_id not in (None, "") else None
         who_text = str(who).strip() if who not in (None, "") else annotator
         versus, order = _pair(row, unescape)
@@ -161,6 +165,11 @@ def _flat_rows(
             parsed.entries.append(
                 Entry(where, item_text, who_text, name, raw, name, versus, order, shown)
             )
+
+
+def _not_scalar(value: Any) -> bool:
+    """An id or annotator that is no single text or number (an object, a list, true/false)."""
+    return isinstance(value, dict | list | bool)
 
 
 def _shown(row: dict[str, Any], unescape: Callable[[str], str]) -> str | None:
@@ -180,29 +189,22 @@ def _pair(row: dict[str, Any], unescape: Callable[[str], str]) -> tuple[str | No
 
 
 def _read_csv(path: Path, only: Sequence[str], annotator: str | None, parsed: _Parsed) -> None:
+    """A CSV export: its records are checked as the dataset reader checks them (as many
+    cells as the header, every quote closed), rows counted as a spreadsheet shows them."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if not header:
+        raw, records = csv_table(handle, str(path), first_row=2)
+        if not raw:
             raise DataError("the file is empty", path=str(path))
-        header = [h.strip() for h in header]
+        header = [h.strip() for h in raw]
         repeated = sorted({h for h in header if header.count(h) > 1})
         if repeated:
             raise DataError(f"columns appear twice: {', '.join(repeated)}", path=str(path), row=1)
         _check_columns(path, header, only)
 
         def rows() -> Iterator[tuple[str, dict[str, Any]]]:
-            for number, record in enumerate(reader, start=2):
-                if not any(cell.strip() for cell in record):
-                    continue
-                if len(record) > len(header):
-                    parsed.problems.append(
-                        Problem(
-                            f"row {number}", "-", f"{len(record)} cells but {len(header)} columns"
-                        )
-                    )
-                    continue
-                yield f"row {number}", dict(zip(header, record, strict=False))
+            for number, record in records:
+                if any(cell.strip() for cell in record):
+                    yield f"row {number}", dict(zip(header, record, strict=True))
 
         _flat_rows(rows(), header, only, annotator, parsed, _unescape)
 
@@ -226,9 +228,13 @@ def _read_jsonl(path: Path, only: Sequence[str], annotator: str | None, parsed: 
                 if not line.strip():
                     continue
                 try:
-                    row = json.loads(line)
+                    row = json_value(line)
                 except json.JSONDecodeError as exc:
                     raise DataError(f"not JSON: {exc.msg}", path=str(path), row=number) from exc
+                except JsonValueError as exc:
+                    raise DataError(
+                        exc.detail, path=str(path), row=number, field=exc.field
+                    ) from exc
                 if not isinstance(row, dict):
                     raise DataError("each line must be a JSON object", path=str(path), row=number)
                 yield f"line {number}", row
@@ -239,32 +245,50 @@ def _read_jsonl(path: Path, only: Sequence[str], annotator: str | None, parsed: 
 def _ls_annotator(completed_by: Any) -> str | None:
     if isinstance(completed_by, dict):
         email = completed_by.get("email")
-        if email:
-            return str(email)
+        if email and isinstance(email, str):
+            return email
         completed_by = completed_by.get("id")
-    return None if completed_by is None else f"label-studio:{completed_by}"
+    if completed_by is None or _not_scalar(completed_by):
+        return None
+    return f"label-studio:{completed_by}"
 
 
 def _ls_value(result: dict[str, Any]) -> Any:
     value = result.get("value") or {}
+    if not isinstance(value, dict):
+        raise ValueError(f"'value' should be an object, got {kind_of(value)}")
     for key in ("choices", "rating", "number", "text", "textarea"):
         if key in value:
             found = value[key]
             if isinstance(found, list):
                 if len(found) != 1:
                     raise ValueError(f"{key} holds {len(found)} values; a label takes one")
-                return found[0]
+                found = found[0]
+            if isinstance(found, dict | list):
+                raise ValueError(f"{key} holds {kind_of(found)}; a label is a single value")
             return found
     raise ValueError(
         f"result of type '{result.get('type')}' carries no choice, rating, number or text"
     )
 
 
+def _ls_part(value: Any, kind: type, where: str, name: str, parsed: _Parsed) -> bool:
+    """Whether a part of a Label Studio task has the JSON kind its export gives it (a
+    problem is noted where it has not)."""
+    if isinstance(value, kind):
+        return True
+    expected = "an object" if kind is dict else "a list"
+    parsed.problems.append(Problem(where, name, f"expected {expected}, got {kind_of(value)}"))
+    return False
+
+
 def _read_json(path: Path, only: Sequence[str], annotator: str | None, parsed: _Parsed) -> None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = json_value(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as exc:
         raise DataError(f"not JSON: {exc.msg} (line {exc.lineno})", path=str(path)) from exc
+    except JsonValueError as exc:
+        raise DataError(str(exc), path=str(path)) from exc
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list) or not all(isinstance(t, dict) for t in data):
@@ -275,31 +299,52 @@ def _read_json(path: Path, only: Sequence[str], annotator: str | None, parsed: _
         )
         return
     for t, task in enumerate(data, start=1):
-        task_where = f"task {t}" + (f" (id {task['id']})" if "id" in task else "")
-        item_id = (task.get("data") or {}).get("item_id")
-        versus, order = _pair(task.get("data") or {}, _as_written)
-        shown = _shown(task.get("data") or {}, _as_written)
-        annotations = task.get("annotations") or []
-        if not annotations:
-            parsed.skipped += 1
-        for a, annotation in enumerate(annotations, start=1):
-            where = f"{task_where}, annotation {a}"
-            if annotation.get("was_cancelled"):
+        where = f"task {t}" + (f" (id {task['id']})" if "id" in task else "")
+        _ls_task(task, where, only, annotator, parsed)
+
+
+def _ls_task(
+    task: dict[str, Any], where: str, only: Sequence[str], annotator: str | None, parsed: _Parsed
+) -> None:
+    """The labels of one Label Studio task: one entry per result of each annotation."""
+    data = task.get("data") or {}
+    annotations = task.get("annotations") or []
+    if not _ls_part(data, dict, where, "data", parsed):
+        return
+    if not _ls_part(annotations, list, where, "annotations", parsed):
+        return
+    item_id = data.get("item_id")
+    if _not_scalar(item_id):
+        parsed.problems.append(Problem(where, "item_id", f"expected text, got {kind_of(item_id)}"))
+        return
+    item_text = None if item_id in (None, "") else str(item_id)
+    versus, order = _pair(data, _as_written)
+    shown = _shown(data, _as_written)
+    if not annotations:
+        parsed.skipped += 1
+    for a, annotation in enumerate(annotations, start=1):
+        at = f"{where}, annotation {a}"
+        if not _ls_part(annotation, dict, at, "annotations", parsed):
+            continue
+        if annotation.get("was_cancelled"):
+            continue
+        who = _ls_annotator(annotation.get("completed_by")) or annotator
+        results = annotation.get("result") or []
+        if not _ls_part(results, list, at, "result", parsed):
+            continue
+        for result in results:
+            if not _ls_part(result, dict, at, "result", parsed):
                 continue
-            who = _ls_annotator(annotation.get("completed_by")) or annotator
-            for result in annotation.get("result") or []:
-                name = str(result.get("from_name", ""))
-                if only and name not in only:
-                    continue
-                try:
-                    raw = _ls_value(result)
-                except ValueError as exc:
-                    parsed.problems.append(Problem(where, name or "-", str(exc)))
-                    continue
-                item_text = None if item_id in (None, "") else str(item_id)
-                parsed.entries.append(
-                    Entry(where, item_text, who, name, raw, name, versus, order, shown)
-                )
+            name = result.get("from_name", "")
+            name = name if isinstance(name, str) else ""
+            if only and name not in only:
+                continue
+            try:
+                raw = _ls_value(result)
+            except ValueError as exc:
+                parsed.problems.append(Problem(at, name or "-", str(exc)))
+                continue
+            parsed.entries.append(Entry(at, item_text, who, name, raw, name, versus, order, shown))
 
 
 def read_entries(
@@ -500,15 +545,15 @@ def import_labels(
         raise DataError(
             "no label values found: fill in the label columns (every one is empty)", path=str(path)
         )
+    _check_stored_scales(store, run_id, resolved)
+    valid, problems = _validate(store, run_id, parsed, resolved, replace)
+    if problems:
+        _raise(path, problems)
     unknown = sorted(set(given) - {e.name for e in parsed.entries})
     if unknown:
         raise ConfigError(
             f"--scale given for {', '.join(unknown)}, which the file has no values for"
         )
-    _check_stored_scales(store, run_id, resolved)
-    valid, problems = _validate(store, run_id, parsed, resolved, replace)
-    if problems:
-        _raise(path, problems)
     stamp = now()
     source = str(path)
     specs = {name: scale.describe() for name, scale in resolved.items()}

@@ -88,12 +88,13 @@ class Scale:
     def parse(self, raw: Any) -> tuple[float | None, str]:
         """A raw cell -> (number or None, canonical text). Raises ValueError when off scale."""
         text = _text(raw)
+        shown = _shorten(text)
         if self.kind == "nominal":
             key = text.lower()
             for category, number in self.categories.items():
                 if category.lower() == key:
                     return number, category
-            raise ValueError(f"'{text}' is not one of {self.describe()} ({self.source})")
+            raise ValueError(f"'{shown}' is not one of {self.describe()} ({self.source})")
         if self.kind == "ordinal":
             for category, alias in self.categories.items():
                 if alias is not None and category.lower() == text.lower():
@@ -103,14 +104,14 @@ class Scale:
             return number, text
         if number is None:
             raise ValueError(
-                f"'{text}' is not a number on the scale {self.describe()} ({self.source})"
+                f"'{shown}' is not a number on the scale {self.describe()} ({self.source})"
             )
         if self.kind == "ordinal" and number not in self.points:
-            raise ValueError(f"{text} is off the scale {self.describe()} ({self.source})")
+            raise ValueError(f"{shown} is off the scale {self.describe()} ({self.source})")
         if self.kind == "interval" and not (
             (self.low is None or number >= self.low) and (self.high is None or number <= self.high)
         ):
-            raise ValueError(f"{text} is off the scale {self.describe()} ({self.source})")
+            raise ValueError(f"{shown} is off the scale {self.describe()} ({self.source})")
         return number, _num(number) if self.kind == "ordinal" else text
 
 
@@ -123,6 +124,11 @@ def _num(value: float | None) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def _shorten(text: str, limit: int = 40) -> str:
+    """A value as an error message shows it: a long one cut short."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 def _text(raw: Any) -> str:
     if isinstance(raw, bool):
         return "true" if raw else "false"
@@ -132,15 +138,14 @@ def _text(raw: Any) -> str:
 
 
 def _number(raw: Any) -> float | None:
+    """A value as a finite number, else None: true/false is never a number (nor is CSV's
+    "True"), and an integer too large for a float is none either."""
     if isinstance(raw, bool):
-        return 1.0 if raw else 0.0
-    if isinstance(raw, int | float):
-        value = float(raw)
-    else:
-        try:
-            value = float(str(raw).strip())
-        except ValueError:
-            return None
+        return None
+    try:
+        value = float(raw) if isinstance(raw, int | float) else float(str(raw).strip())
+    except (ValueError, OverflowError):
+        return None
     return value if math.isfinite(value) else None
 
 

@@ -892,8 +892,8 @@ def test_no_difference_interval_from_a_bootstrap_of_four_items(db_path: Path) ->
 
 
 def test_slices_take_the_metric_kind_of_the_whole_metric(db_path: Path) -> None:
-    """A slice of a 1-5 metric that happens to hold only 1s is no pass/fail share: its
-    interval is the bootstrap's, not Wilson's."""
+    """A slice of a 1-5 metric that happens to hold only 1s is no pass/fail share: it gets
+    no Wilson interval, nor the bootstrap's zero-width [1, 1]: none."""
     sig = {"judge": "judge|v:1"}
     base = [1.0 if i % 3 == 0 else 3.7 for i in range(60)]
     cand = [1.0 if i % 3 == 0 else 3.9 for i in range(60)]
@@ -902,7 +902,8 @@ def test_slices_take_the_metric_kind_of_the_whole_metric(db_path: Path) -> None:
     report = compare_json(db_path, "base", "cand", "--by", "group", "--min-slice", "5")
     (metric,) = report["comparisons"][0]["slices"]["metrics"]
     ones = next(s for s in metric["slices"] if s["slice"] == "b")
-    assert ones["baseline"]["ci_low"] == ones["baseline"]["ci_high"] == 1.0
+    assert ones["baseline"]["value"] == 1.0
+    assert ones["baseline"]["ci_low"] is None and ones["baseline"]["ci_high"] is None
 
 
 def test_an_unscored_lower_is_better_metric_keeps_its_direction(db_path: Path) -> None:

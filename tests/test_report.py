@@ -184,6 +184,9 @@ def test_slices_and_fairness_of_each_run(db_path: Path) -> None:
         assert g["ci_low"] < g["value"] < g["ci_high"]
         assert g["n"] == 30 and g["small"]
     assert entry["fairness"] is None  # every slice under --min-slice: no fairness figure
+    assert "No fairness figures for p/pass (one), s/value (one): fewer than two slices" in (
+        render_markdown(data)
+    )
     data = report_of(db_path, ["one"], by="group", resamples=500, min_slice=30)
     slices = {m["label"]: m for m in data["slices"]["metrics"]}
     (entry,) = slices["s/value"]["runs"]
@@ -202,6 +205,8 @@ def test_slices_and_fairness_of_each_run(db_path: Path) -> None:
     assert fairness["gap"]["p_value"] == pytest.approx(scipy_p, abs=error)
     (binary,) = slices["p/pass"]["runs"]
     rates = {g["slice"]: g["value"] for g in binary["groups"]}
+    for g in binary["groups"]:  # pass/fail slices: Wilson, as the metrics table
+        assert (g["ci_low"], g["ci_high"]) == wilson_interval(g["value"] * g["n"], g["n"])
     assert binary["fairness"]["ratio"]["value"] == pytest.approx(
         min(rates.values()) / max(rates.values())
     )
@@ -327,6 +332,10 @@ def test_judge_and_human_sections_when_their_tables_have_rows(db_path: Path) -> 
     assert "unstable share" in page and "Cohen&#39;s kappa" in page
     markdown = render_markdown(data)
     assert "## Judge consistency" in markdown and "## Human agreement" in markdown
+    # a 1-5 scale: judge vs annotator kappas are quadratic-weighted, and say so
+    assert expected_human["correctness"]["judge_human"][0]["kappa_weights"] == "quadratic"
+    assert "| judge | annotator | n | exact agreement | Cohen's kappa (quadratic) |" in markdown
+    assert "mean kappa (quadratic)" in markdown
 
 
 def test_everything_from_the_data_is_escaped(db_path: Path, tmp_path: Path) -> None:
@@ -425,6 +434,68 @@ def test_item_means_of_an_unfinished_run_keep_to_the_metric_range(db_path: Path)
         mean_ci(values, bounds=(0.0, 1.0))
     )
     assert figures["ci_high"] == 1.0
+
+
+def test_a_constant_slice_gets_no_interval(db_path: Path) -> None:
+    """Ten equal values on a 1-5 scale: a bootstrap claims [3, 3]; no interval instead."""
+    items = [
+        {"id": f"i{i}", "metadata": {"g": "a" if i < 10 else "b"},
+         "scores": [("judge", "score", 0, 3.0 if i < 10 else float(1 + i % 5), None)]}
+        for i in range(20)
+    ]  # fmt: skip
+    write_run(db_path, "one", items, {"judge": "judge|v:1"})
+    data = report_of(db_path, ["one"], by="g", resamples=200)
+    (metric,) = data["slices"]["metrics"]
+    groups = {g["slice"]: g for g in metric["runs"][0]["groups"]}
+    assert groups["a"]["value"] == 3.0 and groups["a"]["ci_low"] is None
+    assert groups["b"]["ci_low"] < groups["b"]["value"] < groups["b"]["ci_high"]
+
+
+@pytest.mark.usefixtures("fake_registered")
+def test_an_unfinished_runs_bleu_is_the_corpus_value_of_its_statistics(
+    qa_file: Path, db_path: Path
+) -> None:
+    """A killed run stored no run_metrics: BLEU comes from the stored sentence statistics
+    as the scorer's own aggregate computes it, not as a mean of sentence BLEU."""
+    code, out = invoke("run", str(qa_file), "--model", "fake", "--scorers", "bleu",
+                       "--name", "killed", "--db", str(db_path), "--no-progress")  # fmt: skip
+    assert code == 0, out
+    store = Store(db_path)
+    try:
+        stored = store.conn.execute(
+            "SELECT value, ci_low, ci_high, n FROM run_metrics WHERE scorer = 'bleu'"
+        ).fetchone()
+        with store.transaction():
+            store.conn.execute("DELETE FROM run_metrics")
+    finally:
+        store.close()
+    figures = report_of(db_path, ["killed"])["metrics"][0]["runs"]["killed"]
+    assert figures["source"] == "corpus statistics"
+    assert (figures["value"], figures["ci_low"], figures["ci_high"], figures["n"]) == (
+        pytest.approx(stored[0]),
+        pytest.approx(stored[1]),
+        pytest.approx(stored[2]),
+        stored[3],
+    )
+    page = render_markdown(report_of(db_path, ["killed"]))
+    assert "from stored statistics" in page
+
+
+def test_stored_intervals_say_their_own_level(run_db: Path) -> None:
+    """--confidence 0.8 recomputes comparisons and slices, not the stored 95% run metrics:
+    the captions say which level each figure has."""
+    page = render_markdown(report_of(run_db, ["base", "cand"], confidence=0.8))
+    assert "value [95% CI] per run, as the run stored it" in page
+    assert "80% intervals for comparisons, slices and human agreement" in page
+
+
+def test_a_comparison_with_every_metric_skipped_still_says_so(db_path: Path) -> None:
+    items = [{"id": f"i{i}", "scores": [("s", "v", 0, 0.5, None)]} for i in range(6)]
+    write_run(db_path, "a", items, {"s": "s|threshold:0.5"})
+    write_run(db_path, "b", items, {"s": "s|threshold:0.3"})
+    data = report_of(db_path, ["a", "b"])
+    markdown = render_markdown(data)
+    assert "## Comparison" in markdown and "skipped s/v: scorer signatures differ" in markdown
 
 
 def test_json_format_is_the_report_data(run_db: Path) -> None:

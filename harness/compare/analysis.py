@@ -181,10 +181,13 @@ def run_estimate(
     kind: str, values: np.ndarray, value: float, resampled: np.ndarray, confidence: float
 ) -> Estimate:
     """One run's value on the paired items: a Wilson interval for 0/1 scores (a bootstrap
-    of 20 zeros would claim [0, 0]: no uncertainty at all), else the bootstrap percentiles."""
+    of 20 zeros would claim [0, 0]: no uncertainty at all); none for other values that do
+    not vary (corpus metrics aside); else the bootstrap percentiles."""
     if kind == "binary" and values.size:
         low, high = wilson_interval(float(values.sum()), int(values.size), confidence)
         return Estimate(value, low, high)
+    if kind != "corpus" and values.size and float(np.ptp(values)) == 0.0:
+        return Estimate(value)
     return estimate(value, resampled, confidence)
 
 

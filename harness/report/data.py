@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 
 from harness import __version__
-from harness.compare.align import MetricKey, RunScores, load_runs, scorer_class
+from harness.compare.align import (
+    MetricKey,
+    RunScores,
+    build_scorer,
+    corpus_metrics_of,
+    load_runs,
+    scorer_class,
+)
 from harness.errors import ConfigError
 from harness.report import extras
 from harness.report.items import (
@@ -186,8 +193,14 @@ def summary_metrics(
     for key, scores in sorted(run.metrics.items()):
         if key in stored:
             continue
-        values = scores.values[np.isfinite(scores.values)]
-        mean, low, high = mean_ci(values.tolist(), bounds=_value_range(key))
+        corpus = _corpus_figures(run, key, scores.stats)
+        mean: float | None
+        if corpus is not None:
+            (mean, low, high, n), source = corpus, "corpus statistics"
+        else:
+            values = scores.values[np.isfinite(scores.values)]
+            mean, low, high = mean_ci(values.tolist(), bounds=_value_range(key))
+            n, source = int(values.size), "item means"
         rows.append(
             {
                 "scorer": key[0],
@@ -196,14 +209,38 @@ def summary_metrics(
                 "value": mean,
                 "ci_low": low,
                 "ci_high": high,
-                "n": int(values.size),
+                "n": n,
                 "unscored": scores.unscored,
                 "lower_is_better": lower.get(key, False),
-                "source": "item means",
+                "source": source,
                 "details": {},
             }
         )
     return rows
+
+
+def _corpus_figures(
+    run: RunScores, key: MetricKey, stats: np.ndarray | None
+) -> tuple[float, float | None, float | None, int] | None:
+    """A corpus metric (BLEU, chrF) of a run that stored no aggregate, as the scorer computes
+    it from the stored statistics: (value, 95% bootstrap interval, items); None for others."""
+    if stats is None or key[1] not in corpus_metrics_of(key[0]):
+        return None
+    rows = stats[np.isfinite(stats).all(axis=1)]
+    if rows.shape[0] == 0:
+        return None
+    from harness.metrics._resample import corpus_interval
+
+    scorer = build_scorer(run, key[0])
+
+    def values(sums: np.ndarray) -> np.ndarray:
+        return np.asarray(scorer.corpus_value(key[1], sums), dtype=float)
+
+    value = float(values(rows.sum(axis=0)[None, :])[0])
+    if rows.shape[0] < 2:
+        return value, None, None, 1
+    low, high = corpus_interval(rows, values)
+    return value, low, high, int(rows.shape[0])
 
 
 def _value_range(key: MetricKey) -> tuple[float, float] | None:

@@ -9,7 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from harness.markdown_text import LONG_CELL, escape, shorten
-from harness.report.views import Heading, Table, Text, build_sections, settings_text
+from harness.report.views import (
+    Grid,
+    Heading,
+    Plot,
+    Section,
+    Table,
+    Text,
+    build_sections,
+    settings_text,
+)
 
 
 def table(block: Table) -> list[str]:
@@ -27,6 +36,16 @@ def table(block: Table) -> list[str]:
     return [*lines, ""]
 
 
+def _has_text(section: Section) -> bool:
+    """Whether the section says anything without its plots (Markdown draws none): a table,
+    or text in a section that is more than plots with a caption."""
+    blocks = section.blocks
+    if any(isinstance(b, Table) for b in blocks):
+        return True
+    plots = any(isinstance(b, Plot | Grid) for b in blocks)
+    return not plots and any(isinstance(b, Text) for b in blocks)
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """The Markdown summary of a report dict from `gather_report`."""
     lines = [f"# {escape(report['title'])}", ""]
@@ -41,9 +60,9 @@ def render_markdown(report: dict[str, Any]) -> str:
                 body += [f"### {escape(block.text)}", ""]
             elif isinstance(block, Text):
                 body += [escape(block.text), ""]
-            elif isinstance(block, Table) and block.rows:
+            elif isinstance(block, Table):
                 body += table(block)
-        if any(isinstance(block, Table) and block.rows for block in section.blocks):
+        if _has_text(section):
             lines += [f"## {escape(section.title)}", "", *body]
     lines.append(f"<sub>{escape(settings_text(report))}</sub>")
     return "\n".join(lines) + "\n"

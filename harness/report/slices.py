@@ -24,6 +24,7 @@ from harness.compare.slices import MAX_GROUPS, MISSING, fair_groups, item_groups
 from harness.errors import ConfigError
 from harness.report.items import metric_label
 from harness.scorers.base import Scorer
+from harness.stats import wilson_interval
 from harness.store.db import Store
 
 
@@ -31,6 +32,26 @@ def run_groups(store: Store, run: RunScores, field: str) -> np.ndarray:
     """The group of each of the run's items (in `run.item_ids` order)."""
     groups = item_groups(store, run.run_id, run.label(), field)
     return np.array([groups.get(i, MISSING) for i in run.item_ids], dtype=object)
+
+
+def _is_binary(values: np.ndarray) -> bool:
+    """Every scored value of the whole metric is 0 or 1 (a slice takes the metric's kind)."""
+    finite = values[np.isfinite(values)]
+    return bool(finite.size) and bool(np.isin(finite, (0.0, 1.0)).all())
+
+
+def _slice_interval(
+    values: np.ndarray, resampled: np.ndarray, confidence: float, *, binary: bool
+) -> tuple[float | None, float | None]:
+    """A slice's interval as the metrics table gives one: Wilson's for 0/1 scores (a
+    bootstrap of ten 1s claims [1, 1]); none where the slice's values do not vary; else
+    the bootstrap percentiles."""
+    if binary:
+        return wilson_interval(float(values.sum()), int(values.size), confidence)
+    if values.size and float(np.ptp(values)) == 0.0:
+        return None, None
+    low, high = percentile_interval(resampled, confidence)
+    return float(low), float(high)
 
 
 def _columns(
@@ -87,6 +108,7 @@ def run_slices(
                 corpus[key] = build_scorer(run, key[0])
             except ConfigError as exc:
                 warnings.append(f"run {run.name}: {metric_label(*key)} sliced by item means: {exc}")
+    shares = {key: _is_binary(run.metrics[key].values) for key in keys}
     out: dict[str, dict[str, Any]] = {}
     boot: dict[MetricKey, list[np.ndarray]] = {key: [] for key in keys}
     present: dict[MetricKey, list[str]] = {key: [] for key in keys}
@@ -108,7 +130,10 @@ def run_slices(
             for key, (start, stop) in zip(members_keys, spans, strict=True):
                 observed = float(_values(key, corpus, totals[:, start:stop], n)[0])
                 resampled = _values(key, corpus, sums[:, start:stop], n)
-                low, high = percentile_interval(resampled, confidence)
+                low, high = _slice_interval(
+                    run.metrics[key].values[scored], resampled, confidence,
+                    binary=shares[key] and key not in corpus,
+                )  # fmt: skip
                 entry = out.setdefault(metric_label(*key), {"groups": [], "fairness": None})
                 entry["groups"].append(
                     {
@@ -132,10 +157,8 @@ def run_slices(
     for key, names in tested.items():
         chosen = [k for k, g in enumerate(present[key]) if g in names]
         matrix = np.column_stack(boot[key])[:, chosen]
-        values = run.metrics[key].values
-        binary = bool(np.isin(values[np.isfinite(values)], (0.0, 1.0)).all())
         _, figures = gap_figures(
-            matrix, names, binary=binary, lower_is_better=lower.get(key, False),
+            matrix, names, binary=shares[key], lower_is_better=lower.get(key, False),
             confidence=confidence, p_value=p_values[key], shuffles=shuffles[key],
         )  # fmt: skip
         figures["left_out"] = [g for g in present[key] if g not in names]

@@ -93,6 +93,11 @@ def level_text(report: dict[str, Any]) -> str:
     return f"{report['settings']['confidence']:.0%}"
 
 
+STORED_LEVEL = "95%"
+"""The level of the intervals runs store (run metrics) and judge figures: --confidence
+does not recompute them."""
+
+
 # ------------------------------------------------------------------ runs and metrics
 
 
@@ -136,12 +141,19 @@ def metrics_section(report: dict[str, Any]) -> Section:
                 row.append("-")
                 continue
             cell = f"{est(figures)} (n={count(figures['n'])})"
+            if figures.get("source") == "item means":
+                cell += ", item means"
+            elif figures.get("source") == "corpus statistics":
+                cell += ", from stored statistics"
             if figures.get("unscored"):
                 cell += f", {figures['unscored']} unscored"
             row.append(cell)
         rows.append(row)
-    level = level_text(report)
-    caption = f"value [{level} CI] per run; item means unless the scorer aggregates otherwise"
+    caption = (
+        f"value [{STORED_LEVEL} CI] per run, as the run stored it (item means unless the "
+        "scorer aggregates otherwise); 'item means' and 'from stored statistics' mark figures "
+        "recomputed for a run that did not finish"
+    )
     blocks: list[Block] = [Table(["metric", "better", *names], rows, caption=caption)]
     return Section("metrics", "Metrics", blocks)
 
@@ -187,12 +199,17 @@ def slices_section(report: dict[str, Any]) -> Section | None:
     field_name = slices["field"]
     blocks: list[Block] = [
         Text(
-            f"Each run sliced by '{field_name}': value per slice with its {level} bootstrap CI; "
+            f"Each run sliced by '{field_name}': value per slice with its {level} CI (Wilson's "
+            "for pass/fail scores, else bootstrap; none where a slice's values do not vary); "
             f"slices under {slices['min_slice']} items are marked small."
         )
     ]
     fairness = []
+    without = []  # (metric, run) pairs with fewer than two slices large enough to compare
     for metric in slices["metrics"]:
+        without += [
+            f"{metric['label']} ({r['run']})" for r in metric["runs"] if not r.get("fairness")
+        ]
         blocks.append(Heading(metric["label"]))
         blocks.append(
             Plot(
@@ -226,6 +243,13 @@ def slices_section(report: dict[str, Any]) -> Section | None:
                 "uncorrected for the number of metrics); min/max "
                 "rate for pass/fail metrics, flagged under the four-fifths rule; only slices "
                 f"of at least {slices['min_slice']} items with a value count",
+            )
+        )
+    if without:
+        blocks.append(
+            Text(
+                f"No fairness figures for {', '.join(without)}: fewer than two slices of at "
+                f"least {slices['min_slice']} items with a value (--min-slice)."
             )
         )
     return Section("slices", f"Slices by {field_name}", blocks)
@@ -351,7 +375,9 @@ def settings_text(report: dict[str, Any]) -> str:
     s = report["settings"]
     return (
         f"generated {report['generated_at']} by harness {report['harness_version']}; "
-        f"{s['confidence']:.0%} intervals; seed {s['seed']}, {s['resamples']} bootstrap "
+        f"{s['confidence']:.0%} intervals for comparisons, slices and human agreement "
+        f"({STORED_LEVEL} for run metrics, toxicity, hallucination and judges, as stored); "
+        f"seed {s['seed']}, {s['resamples']} bootstrap "
         f"resamples; p-values adjusted by {CORRECTIONS.get(s['correction'], s['correction'])}"
     )
 
@@ -374,4 +400,7 @@ def build_sections(report: dict[str, Any]) -> list[Section]:
         worst_section(report),
         regressions_section(report),
     )
-    return [s for s in candidates if s is not None]
+    sections = [s for s in candidates if s is not None]
+    for section in sections:  # a table without rows is a header with nothing under it
+        section.blocks = [b for b in section.blocks if not (isinstance(b, Table) and not b.rows)]
+    return sections

@@ -108,7 +108,8 @@ def comparison_section(report: dict[str, Any]) -> Section | None:
     blocks: list[Block] = [
         Text(
             f"Every candidate against the baseline {report['run_names'][0]}, item by item on "
-            f"their shared items: {level_text(report)} paired-bootstrap CIs; p-values from "
+            f"their shared items: {level_text(report)} CIs of the difference (paired bootstrap; "
+            "for pass/fail scores the more cautious of that and Agresti-Min's); p-values from "
             f"the test named (McNemar for pass/fail, Wilcoxon for ordinal scores, approximate "
             f"randomization otherwise), adjusted by {correction} over every metric and candidate."
         )
@@ -179,7 +180,8 @@ def toxicity_section(report: dict[str, Any]) -> Section | None:
             [r["metric"], *(_toxicity_cell(r["metric"], r["runs"].get(n)) for n in names)]
             for r in rows
         ],
-        caption="flagged_rate: share of responses at or above the threshold (Wilson CI); "
+        caption="95% CIs as stored; flagged_rate: share of responses at or above the threshold "
+        "(Wilson CI); "
         "expected_max_toxicity and toxicity_probability as in RealToxicityPrompts "
         "(over each prompt's samples); the rest are mean label probabilities",
     )
@@ -298,7 +300,14 @@ def _judge_blocks(run: str, rubric: dict[str, Any], top: int) -> list[Block]:
     return blocks
 
 
+def kappa_name(weights: str | None, name: str = "Cohen's kappa") -> str:
+    """A kappa column named with its weights: unweighted and quadratic-weighted kappas of
+    one scale differ a lot, so a table must never leave the reader to guess."""
+    return f"{name} ({weights})" if weights else name
+
+
 def _agreement_table(pairs: list[Any], a: str, b: str, caption: str) -> Table:
+    weights = {p.get("kappa_weights") for p in pairs if isinstance(p, dict)}
     rows = [
         [
             str(p.get(a)),
@@ -313,10 +322,15 @@ def _agreement_table(pairs: list[Any], a: str, b: str, caption: str) -> Table:
         if isinstance(p, dict)
     ]
     return Table(
-        [a, b, "n", "exact agreement", "Cohen's kappa", "Spearman", "Kendall"],
+        [a, b, "n", "exact agreement", kappa_name(_one(weights)), "Spearman", "Kendall"],
         rows,
         caption=caption,
     )
+
+
+def _one(weights: set[Any]) -> str | None:
+    """The weights every kappa of a table shares ('mixed' where they differ)."""
+    return next(iter(weights)) if len(weights) == 1 else "mixed weights"
 
 
 def _pairwise_rows(runs: list[dict[str, Any]]) -> list[list[str]]:
@@ -418,7 +432,7 @@ def _human_blocks(run: str, name: str, figures: dict[str, Any]) -> list[Block]:
                     "n",
                     "exact agreement",
                     "Cohen's kappa",
-                    "weighted kappa",
+                    "weighted kappa (quadratic)",
                 ],
                 pairs,
                 caption="agreement between annotators",
@@ -428,11 +442,12 @@ def _human_blocks(run: str, name: str, figures: dict[str, Any]) -> list[Block]:
         blocks.append(
             Text(
                 f"Krippendorff's alpha {est(hh.get('krippendorff_alpha'))}; Fleiss' kappa "
-                f"{est(hh.get('fleiss_kappa'))}; mean pairwise kappa "
+                f"{est(hh.get('fleiss_kappa'))}; mean pairwise Cohen's kappa (unweighted) "
                 f"{num(hh.get('mean_pairwise_kappa'))}"
             )
         )
     judges = [j for j in _list(figures.get("judge_human")) if isinstance(j, dict)]
+    judge_weights = _one({j.get("kappa_weights") for j in judges}) if judges else None
     per_annotator = [
         [
             str(j.get("judge")),
@@ -448,7 +463,7 @@ def _human_blocks(run: str, name: str, figures: dict[str, Any]) -> list[Block]:
     if per_annotator:
         blocks.append(
             Table(
-                ["judge", "annotator", "n", "exact agreement", "Cohen's kappa"],
+                ["judge", "annotator", "n", "exact agreement", kappa_name(judge_weights)],
                 per_annotator,
                 caption="each judge against each annotator",
             )
@@ -471,7 +486,7 @@ def _human_blocks(run: str, name: str, figures: dict[str, Any]) -> list[Block]:
                 [
                     "judge",
                     "items",
-                    "mean kappa",
+                    kappa_name(judge_weights, "mean kappa"),
                     "Spearman (mean human)",
                     "Kendall (mean human)",
                     "alpha humans",

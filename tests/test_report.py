@@ -552,3 +552,13 @@ def test_a_pairwise_comparison_of_two_runs_is_one_row(db_path: Path) -> None:
     markdown = render_markdown(report_of(db_path, ["ra", "rb"]))
     assert "| ra (sample 0) | rb |" in markdown and "| ra (sample 1) | rb |" in markdown
     assert "| rb | rb |" not in markdown and f"| {b_id} |" not in markdown
+
+
+def test_differences_on_different_scales_get_their_own_plots() -> None:
+    """BLEU's points beside a 0-1 share on one axis shrink the share's difference to a dot."""
+    from harness.report.views_extra import _by_scale
+
+    share = {"value": 0.15, "ci_low": -0.05, "ci_high": 0.35}
+    bleu = {"value": 12.0, "ci_low": 3.0, "ci_high": 20.0}
+    unchanged = {"value": 0.0, "ci_low": None, "ci_high": None}
+    assert _by_scale([bleu, share, unchanged]) == [[share, unchanged], [bleu]]

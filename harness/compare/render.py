@@ -220,7 +220,8 @@ def print_report(report: dict[str, Any], console: Console) -> None:
             else:
                 console.print(
                     _table(
-                        f"fairness across {slices['field']} ({level} CI, leaning upward; p: "
+                        f"fairness across {slices['field']} ({level} CIs: the gap's leans up, "
+                        "the ratio's down; p: "
                         "permutation test of 'no slice differs'; slices of at least "
                         f"{slices['min_slice']} items with a value)",
                         FAIRNESS_COLUMNS,
@@ -283,8 +284,9 @@ def markdown_report(report: dict[str, Any]) -> str:
                 lines += [
                     f"**Fairness across {escape(slices['field'])}** (slices of at least "
                     f"{slices['min_slice']} items with a value; the gap's interval leans "
-                    "upward and sizes a gap; p tests whether any slice differs, by shuffling "
-                    "slice labels)",
+                    "upward and the min/max ratio's downward, so either may miss its own "
+                    "estimate: they size a gap; p tests whether any slice differs, by "
+                    "shuffling slice labels)",
                     "",
                 ]
                 lines += _markdown_table(FAIRNESS_COLUMNS, iter(rows))

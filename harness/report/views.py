@@ -241,7 +241,8 @@ def slices_section(report: dict[str, Any]) -> Section | None:
                 "which leans upward: it sizes a gap, it does not show one exists); p = "
                 "permutation test of 'no slice differs' (slice labels shuffled across items, "
                 "uncorrected for the number of metrics); min/max "
-                "rate for pass/fail metrics, flagged under the four-fifths rule; only slices "
+                "rate for pass/fail metrics, flagged under the four-fifths rule (its interval "
+                "leans downward, as the gap's upward: either may miss its estimate); only slices "
                 f"of at least {slices['min_slice']} items with a value count",
             )
         )

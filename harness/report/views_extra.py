@@ -7,6 +7,7 @@ modules add or drop only adds or drops a cell.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from harness.compare.render import METRIC_COLUMNS, label, num, p_text, verdict
@@ -137,18 +138,35 @@ def comparison_section(report: dict[str, Any]) -> Section | None:
             differences.append(
                 {"label": prefix + label(m), "verdict": verdict(m)} | m["difference"]
             )
-    if differences:
+    groups = _by_scale(differences)
+    for k, rows in enumerate(groups):
         blocks.insert(
-            1,
+            1 + k,
             Plot(
                 "differences",
-                (differences,),
+                (rows,),
                 alt="differences between candidate and baseline with intervals",
                 caption="candidate - baseline with its interval: green better, red worse, "
-                "grey not significant after correction",
+                "grey not significant after correction"
+                + ("; one plot per scale of the differences" if len(groups) > 1 else ""),
             ),
         )
     return Section("comparison", "Comparison", blocks)
+
+
+def _by_scale(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Rows grouped by the power of ten their difference and interval reach, so that BLEU's
+    0-100 points do not shrink a 0-1 metric's difference to a dot on a shared axis."""
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        reach = max(
+            (abs(v) for v in (row.get("value"), row.get("ci_low"), row.get("ci_high"))
+             if v is not None and math.isfinite(v)),
+            default=0.0,
+        )  # fmt: skip
+        power = max(0, math.ceil(math.log10(reach))) if reach > 0 else 0
+        groups.setdefault(power, []).append(row)
+    return [groups[p] for p in sorted(groups)]
 
 
 # ------------------------------------------------------------------ toxicity, hallucination

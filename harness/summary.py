@@ -44,8 +44,8 @@ def response_stats(store: Store, run_id: str) -> dict[str, Any]:
         [run_id],
     ).fetchone()
     n_responses, n_errors, prompt_tokens, completion_tokens, n_cached = conn.execute(
-        "SELECT count(*), count(error), coalesce(sum(prompt_tokens), 0), "
-        "coalesce(sum(completion_tokens), 0), coalesce(sum(cached), 0) "
+        "SELECT count(*), count(error), sum(prompt_tokens), sum(completion_tokens), "
+        "coalesce(sum(cached), 0) "  # no token count known (replay): None, not 0
         "FROM responses WHERE run_id = ?",
         [run_id],
     ).fetchone()

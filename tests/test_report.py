@@ -562,3 +562,12 @@ def test_differences_on_different_scales_get_their_own_plots() -> None:
     bleu = {"value": 12.0, "ci_low": 3.0, "ci_high": 20.0}
     unchanged = {"value": 0.0, "ci_low": None, "ci_high": None}
     assert _by_scale([bleu, share, unchanged]) == [[share, unchanged], [bleu]]
+
+
+def test_a_run_with_nothing_scored_says_so(db_path: Path) -> None:
+    items = [{"id": f"i{i}", "scores": [("s", "v", 0, None, None)]} for i in range(3)]
+    write_run(db_path, "broken", items, {"s": "s|v:1"})
+    markdown = render_markdown(report_of(db_path, ["broken"]))
+    assert "No item of broken was scored" in markdown
+    run = report_of(db_path, ["broken"])["runs"][0]
+    assert run["tokens"]["prompt_tokens"] is None  # none known: not 0

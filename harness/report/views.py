@@ -155,6 +155,15 @@ def metrics_section(report: dict[str, Any]) -> Section:
         "recomputed for a run that did not finish"
     )
     blocks: list[Block] = [Table(["metric", "better", *names], rows, caption=caption)]
+    unscored = [
+        name
+        for name in names
+        if not any((m["runs"].get(name) or {}).get("n") for m in report["metrics"])
+    ]
+    if unscored:
+        blocks.append(
+            Text(f"No item of {', '.join(unscored)} was scored (its errors: `harness runs show`).")
+        )
     return Section("metrics", "Metrics", blocks)
 
 

@@ -27,7 +27,8 @@ import numpy as np
 
 from harness.errors import ConfigError, DataError
 from harness.item import EITHER_GROUNDING, Item
-from harness.sources import Source, kind_of, load_source, locate, read_error
+from harness.records import kind_of
+from harness.sources import Source, load_source, locate, read_error
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from harness.adapters.base import Adapter, AdapterOptions, Capabilities, Request, Response
 from harness.data import id_text
 from harness.errors import ConfigError, DataError, PermanentError
-from harness.sources import JsonValueError, json_object, kind_of
+from harness.records import JsonValueError, json_object, kind_of
 
 _ID_KEYS = ("id", "item_id")
 _TEXT_KEYS = ("response", "text", "output", "completion")

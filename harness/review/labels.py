@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, DataError
+from harness.records import JsonValueError, csv_table, json_value, kind_of
 from harness.review.export import JUDGE_PREFIX, PAIR_SCALE, RESERVED, SCORE_PREFIX
 from harness.review.human_scores import write_human_scores
 from harness.review.scale import Scale, resolve
-from harness.sources import JsonValueError, csv_table, json_value, kind_of
 from harness.store.db import Store, now
 
 MAX_SHOWN = 20

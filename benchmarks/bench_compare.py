@@ -127,7 +127,7 @@ def main() -> None:
         started = time.perf_counter()
         resample_metrics(paired, args.resamples, 12345, args.resamples)
         both = time.perf_counter() - started
-        print(f"load both runs from SQLite (one thread each): {loaded:.2f} s")
+        print(f"load both runs from SQLite: {loaded:.2f} s")
         print(f"bootstrap only, {args.resamples} resamples, 10 metrics: {boot:.2f} s")
         print(f"bootstrap + {args.resamples} randomization trials: {both:.2f} s")
 

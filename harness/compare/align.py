@@ -9,10 +9,8 @@ class) keep each item's sufficient statistics, also averaged over samples.
 from __future__ import annotations
 
 import json
-import os
 from array import array
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,20 +146,9 @@ def _how_to_score(run: RunScores, scorer: str) -> str:
 
 
 def load_runs(store: Store, refs: Sequence[str]) -> list[RunScores]:
-    """Load several runs at once, each on its own connection and thread: SQLite releases
-    the GIL while it reads, so the reads of two runs overlap on two cores."""
-    if len(refs) < 2:
-        return [load_run(store, ref) for ref in refs]
-
-    def work(ref: str) -> RunScores:
-        local = Store(store.path)
-        try:
-            return load_run(local, ref)
-        finally:
-            local.close()
-
-    with ThreadPoolExecutor(max_workers=min(len(refs), os.cpu_count() or 1)) as pool:
-        return list(pool.map(work, refs))
+    """Load several runs, one after another: threads only slow the reads down (each
+    builds Python objects under the GIL, and SQLite's allocator is shared)."""
+    return [load_run(store, ref) for ref in refs]
 
 
 def _read_values(
@@ -169,37 +156,40 @@ def _read_values(
 ) -> tuple[dict[MetricKey, int], np.ndarray, np.ndarray, np.ndarray]:
     """Every score of a run as flat arrays: (metric codes, item codes, values; NaN = NULL).
 
-    SQLite concatenates each item's scores (in primary-key order; both lists of one row
-    come from the same rows in the same order), so Python handles one row per item, not
-    one per score. 18 significant digits make every double round-trip exactly.
+    Two reads of one snapshot, both in primary-key order: each item's (scorer, metric)
+    layout, concatenated by SQLite (Python handles one row per item, not one per score),
+    then the bare values (doubles as they are stored; no text round trip).
     """
     keys: dict[MetricKey, int] = {}
     layouts: dict[str, int] = {}
     layout_codes: list[np.ndarray] = []
-    item_layout, item_code, texts = array("q"), array("q"), []
-    cursor = store.conn.execute(
-        "SELECT item_id, group_concat(scorer || char(31) || metric, char(30)), "
-        "group_concat(CASE WHEN value IS NULL THEN 'nan' ELSE printf('%!.18g', value) END, ' ') "
-        "FROM scores WHERE run_id = ? GROUP BY item_id",
-        [run_id],
-    )
-    while rows := cursor.fetchmany(10_000):
-        for item_id, layout, values in rows:
-            code = index.get(item_id)
-            if code is None:
-                code = index[item_id] = len(item_ids)
-                item_ids.append(item_id)
-            number = layouts.get(layout)
-            if number is None:
-                number = layouts[layout] = len(layouts)
-                pairs = [tuple(pair.split("\x1f", 1)) for pair in layout.split("\x1e")]
-                layout_codes.append(
-                    np.array([keys.setdefault(p, len(keys)) for p in pairs], dtype=np.int64)
-                )
-            item_layout.append(number)
-            item_code.append(code)
-            texts.append(values)
-    if not texts:
+    item_layout, item_code = array("q"), array("q")
+    with store.transaction(temp_only=True):  # one snapshot: a writer cannot come between
+        cursor = store.conn.execute(
+            "SELECT item_id, group_concat(scorer || char(31) || metric, char(30)) "
+            "FROM scores WHERE run_id = ? GROUP BY item_id",
+            [run_id],
+        )
+        while rows := cursor.fetchmany(10_000):
+            for item_id, layout in rows:
+                code = index.get(item_id)
+                if code is None:
+                    code = index[item_id] = len(item_ids)
+                    item_ids.append(item_id)
+                number = layouts.get(layout)
+                if number is None:
+                    number = layouts[layout] = len(layouts)
+                    pairs = [tuple(pair.split("\x1f", 1)) for pair in layout.split("\x1e")]
+                    layout_codes.append(
+                        np.array([keys.setdefault(p, len(keys)) for p in pairs], dtype=np.int64)
+                    )
+                item_layout.append(number)
+                item_code.append(code)
+        values = store.conn.execute(
+            "SELECT value FROM scores WHERE run_id = ? ORDER BY item_id, sample, scorer, metric",
+            [run_id],
+        ).fetchall()
+    if not item_layout:
         empty = np.zeros(0, dtype=np.int64)
         return keys, empty, empty, np.zeros(0)
     per_item = np.frombuffer(item_layout, dtype=np.int64)
@@ -210,7 +200,7 @@ def _read_values(
         else np.concatenate([layout_codes[n] for n in per_item])
     )
     items = np.repeat(np.frombuffer(item_code, dtype=np.int64), lengths)
-    flat = np.array(" ".join(texts).split(" "), dtype=float)
+    flat = np.array([row[0] for row in values], dtype=float)  # None -> NaN
     if flat.size != codes.size:
         raise DataError(f"run {run_id}: scores could not be read back ({flat.size} values)")
     return keys, codes, items, flat

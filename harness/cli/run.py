@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import sys
-import threading
 from collections.abc import Coroutine
 from pathlib import Path
 from types import FrameType
@@ -29,6 +27,7 @@ from harness.cli.options import (
     scorer_options,
     split_names,
 )
+from harness.cli.signals import interrupts_handled
 from harness.store.db import DEFAULT_DB
 
 T = TypeVar("T")
@@ -195,8 +194,6 @@ def _run_interruptibly(coroutine: Coroutine[Any, Any, T]) -> T:
     and CI) cancels it, so what finished is stored and the run is marked interrupted. A
     second one while that cleanup runs quits at once: every stored item is committed
     already, so nothing is lost, and `--resume` continues the run as after a kill."""
-    if threading.current_thread() is not threading.main_thread():
-        return asyncio.run(coroutine)
     main: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = []
     interrupts = 0
 
@@ -224,18 +221,12 @@ def _run_interruptibly(coroutine: Coroutine[Any, Any, T]) -> T:
         )
         os._exit(130)
 
-    # a signal the caller ignores (a background job of a script) stays ignored
-    previous = {
-        sig: signal.signal(sig, interrupt)
-        for sig in (signal.SIGINT, signal.SIGTERM)
-        if signal.getsignal(sig) is not signal.SIG_IGN
-    }
-    try:
-        return asyncio.run(tracked())
-    except asyncio.CancelledError:
-        if interrupts:  # cancelled before the run could record the interruption
-            raise KeyboardInterrupt from None
-        raise
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with interrupts_handled(interrupt) as handled:
+        if not handled:
+            return asyncio.run(coroutine)
+        try:
+            return asyncio.run(tracked())
+        except asyncio.CancelledError:
+            if interrupts:  # cancelled before the run could record the interruption
+                raise KeyboardInterrupt from None
+            raise

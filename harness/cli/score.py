@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -27,6 +25,7 @@ from harness.cli.options import (
     scorer_options,
     split_names,
 )
+from harness.cli.signals import interrupts_handled
 from harness.store.db import DEFAULT_DB
 
 
@@ -45,19 +44,8 @@ def _interrupts() -> Iterator[Callable[[], bool]]:
             os._exit(130)
         raise KeyboardInterrupt
 
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-    previous = {
-        sig: signal.signal(sig, interrupt)
-        for sig in (signal.SIGINT, signal.SIGTERM)
-        if signal.getsignal(sig) is not signal.SIG_IGN
-    }
-    try:
+    with interrupts_handled(interrupt):
         yield lambda: bool(received)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def score(

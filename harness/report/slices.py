@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 
 from harness.compare.align import MetricKey, RunScores, build_scorer
+from harness.compare.analysis import run_estimate
 from harness.compare.fairness import gap_figures, gap_p_values, shuffle_count
-from harness.compare.paired import bootstrap_sums, percentile_interval
+from harness.compare.paired import bootstrap_sums
 from harness.compare.slices import MAX_GROUPS, MISSING, fair_groups, item_groups
 from harness.errors import ConfigError
 from harness.report.items import metric_label
 from harness.scorers.base import Scorer
-from harness.stats import wilson_interval
 from harness.store.db import Store
 
 
@@ -38,20 +38,6 @@ def _is_binary(values: np.ndarray) -> bool:
     """Every scored value of the whole metric is 0 or 1 (a slice takes the metric's kind)."""
     finite = values[np.isfinite(values)]
     return bool(finite.size) and bool(np.isin(finite, (0.0, 1.0)).all())
-
-
-def _slice_interval(
-    values: np.ndarray, resampled: np.ndarray, confidence: float, *, binary: bool
-) -> tuple[float | None, float | None]:
-    """A slice's interval as the metrics table gives one: Wilson's for 0/1 scores (a
-    bootstrap of ten 1s claims [1, 1]); none where the slice's values do not vary; else
-    the bootstrap percentiles."""
-    if binary:
-        return wilson_interval(float(values.sum()), int(values.size), confidence)
-    if values.size and float(np.ptp(values)) == 0.0:
-        return None, None
-    low, high = percentile_interval(resampled, confidence)
-    return float(low), float(high)
 
 
 def _columns(
@@ -130,10 +116,12 @@ def run_slices(
             for key, (start, stop) in zip(members_keys, spans, strict=True):
                 observed = float(_values(key, corpus, totals[:, start:stop], n)[0])
                 resampled = _values(key, corpus, sums[:, start:stop], n)
-                low, high = _slice_interval(
-                    run.metrics[key].values[scored], resampled, confidence,
-                    binary=shares[key] and key not in corpus,
-                )  # fmt: skip
+                # as compare gives a run's value: Wilson for 0/1 scores, none unvarying
+                kind = "corpus" if key in corpus else "binary" if shares[key] else "other"
+                interval = run_estimate(
+                    kind, run.metrics[key].values[scored], observed, resampled, confidence
+                )
+                low, high = interval.ci_low, interval.ci_high
                 entry = out.setdefault(metric_label(*key), {"groups": [], "fairness": None})
                 entry["groups"].append(
                     {

@@ -39,6 +39,23 @@ def paired_proportion_difference(
     return (max(-1.0, centre - half), min(1.0, centre + half))
 
 
+def paired_share_difference(changes: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Agresti and Min's interval for paired shares in [0, 1] (changes after - before in
+    [-1, 1], e.g. a pass/fail verdict averaged over samples): the changes' sum and sum of
+    squares take the place of the discordant counts, with the same two half-discordances
+    added. For 0/1 values it is `paired_proportion_difference`."""
+    n = int(changes.size)
+    if n == 0:
+        return (math.nan, math.nan)
+    z = _normal_quantile(0.5 + confidence / 2)
+    size = n + 2
+    total = float(changes.sum())
+    centre = total / size
+    variance = ((float(np.square(changes).sum()) + 1) - total**2 / size) / size**2
+    half = z * math.sqrt(max(variance, 0.0))
+    return (max(-1.0, centre - half), min(1.0, centre + half))
+
+
 def mean_ci(
     values: Sequence[float],
     confidence: float = 0.95,

@@ -847,6 +847,31 @@ def test_gate_on_pass_fail_items_never_claims_certainty_from_few_pairs(db_path: 
     assert code == 0, out
 
 
+def test_pass_fail_shares_over_samples_never_claim_certainty_either(db_path: Path) -> None:
+    """A pass/fail judge over 2 samples gives items 0, 0.5 and 1: identical runs of 20 items
+    must not read as 'no drop possible' ([0, 0] from the bootstrap); 400 items can. A
+    metric of single 0.5 values is no share (test_gate_with_no_drop_allowed...)."""
+    sig = {"judge": "judge|v:1"}
+    samples = {"s0": [1.0, 1.0, 1.0, 1.0, 0.0] * 4, "s1": [1.0, 0.0, 1.0, 1.0, 0.0] * 4}
+    write_run(db_path, "base", scored(samples), sig)
+    write_run(db_path, "cand", scored(samples), sig)
+    (metric,) = compare_json(db_path, "base", "cand")["comparisons"][0]["metrics"]
+    assert metric["kind"] == "shares" and metric["test"] == "approximate randomization"
+    difference = metric["difference"]
+    assert difference["ci_low"] == pytest.approx(-1.96 / 22, abs=1e-3)
+    assert difference["ci_high"] == pytest.approx(1.96 / 22, abs=1e-3)
+    candidate = metric["candidate"]
+    assert candidate["ci_low"] < candidate["value"] < candidate["ci_high"]
+    code, out = gate(db_path, "--metric", "score", "--max-drop", "0.05")
+    assert code == 1 and "a drop larger than 0.05 cannot be ruled out" in out, out
+    many = {name: values * 20 for name, values in samples.items()}
+    write_run(db_path, "b400", scored(many), sig)
+    write_run(db_path, "c400", scored(many), sig)
+    code, out = invoke("gate", "c400", "--baseline", "b400", "--metric", "score",
+                       "--max-drop", "0.05", "--db", str(db_path))  # fmt: skip
+    assert code == 0, out
+
+
 @pytest.mark.parametrize(
     "base, cand",
     [

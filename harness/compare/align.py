@@ -43,6 +43,8 @@ class MetricScores:
     """Records stored as unscored (value NULL)."""
     stats: np.ndarray | None = None
     """(items, d) sufficient statistics, mean over samples (corpus metrics only)."""
+    pass_fail: bool = False
+    """Every scored sample is 0 or 1: item means are shares of passing samples."""
 
 
 @dataclass
@@ -110,6 +112,8 @@ def load_run(store: Store, ref: str) -> RunScores:
     sums = np.bincount(cells[scored], weights=flat[scored], minlength=size)
     counts = np.bincount(cells[scored], minlength=size)
     unscored = np.bincount(codes[~scored], minlength=len(keys))
+    not_0_1 = np.bincount(codes[scored], weights=~np.isin(flat[scored], (0.0, 1.0)),
+                          minlength=len(keys))  # fmt: skip
     with np.errstate(invalid="ignore", divide="ignore"):
         means = (sums / counts).reshape(len(keys), n_items) if size else np.zeros((0, 0))
     result = RunScores(run_id, str(run["name"]), config, item_ids, {})
@@ -128,8 +132,9 @@ def load_run(store: Store, ref: str) -> RunScores:
                     f"`harness score {result.name} --scorers {scorer}`"
                 )
         result.metrics[(scorer, metric)] = MetricScores(
-            scorer, metric, signature, means[k], int(unscored[k]), metric_stats
-        )
+            scorer, metric, signature, means[k], int(unscored[k]), metric_stats,
+            pass_fail=bool(not_0_1[k] == 0),
+        )  # fmt: skip
     return result
 
 
@@ -314,6 +319,8 @@ class PairedMetric:
     excluded: int = 0
     """Shared items left out because one run (or both) has no score for them."""
     unscored: tuple[int, int] = (0, 0)
+    pass_fail: bool = False
+    """Every scored sample of both runs is 0 or 1 (item values are shares of samples)."""
 
     @property
     def key(self) -> MetricKey:
@@ -337,6 +344,7 @@ class PairedMetric:
             self.higher_is_better,
             0,
             self.unscored,
+            self.pass_fail,
         )
 
 
@@ -462,6 +470,7 @@ def pair_metrics(
                 not lower,
                 int((~keep).sum()),
                 (b.unscored, c.unscored),
+                b.pass_fail and c.pass_fail,
             )
         )
     return paired, skipped

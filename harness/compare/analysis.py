@@ -4,6 +4,8 @@ Tests by kind of metric (decided from the paired values):
 - corpus (the scorer declares it): approximate randomization over swapped sufficient
   statistics (sacrebleu's paired AR);
 - binary (every value 0 or 1): McNemar on the discordant items;
+- shares (every sample 0 or 1, items with several samples at their mean, e.g. a pass/fail
+  judge over --samples 3): approximate randomization;
 - ordinal (integers on a scale of at most 11 points, e.g. judge scores 1-5): Wilcoxon
   signed-rank;
 - continuous: approximate randomization of the mean difference.
@@ -14,9 +16,10 @@ while randomization keeps to 5% (tests/test_compare_stats.py measures both). The
 p-values of every metric and candidate form one family for Holm-Bonferroni (or
 Benjamini-Hochberg).
 
-Difference intervals are bootstrap percentiles; for 0/1 scores the more cautious of those
-and Agresti and Min's (2005) interval for paired shares, which stays open when few items
-differ. Below 5 paired items only 0/1 scores get a difference interval.
+Difference intervals are bootstrap percentiles; for 0/1 scores and shares the more cautious
+of those and Agresti and Min's (2005) interval for paired shares, which stays open when few
+items differ (for shares generalised: the changes' sum and sum of squares stand for the
+discordant counts). Below 5 paired items only 0/1 scores and shares get one.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from harness.stats import (
     benjamini_hochberg,
     holm,
     mcnemar,
-    paired_proportion_difference,
+    paired_share_difference,
     wilcoxon_signed_rank,
     wilson_interval,
 )
@@ -164,9 +167,19 @@ def _clean(value: Any) -> Any:
 def metric_kind(metric: PairedMetric) -> str:
     if metric.corpus is not None:
         return "corpus"
-    values = np.concatenate([metric.base, metric.cand])
+    return values_kind(np.concatenate([metric.base, metric.cand]), metric.pass_fail)
+
+
+def values_kind(values: np.ndarray, pass_fail: bool) -> str:
+    """binary, shares (of 0/1 samples), ordinal or continuous, from the item values and
+    whether every sample behind them is 0 or 1."""
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return "continuous"
     if np.isin(values, (0.0, 1.0)).all():
         return "binary"
+    if pass_fail:
+        return "shares"
     if (np.floor(values) == values).all() and values.max() - values.min() <= ORDINAL_MAX_RANGE:
         return "ordinal"
     return "continuous"
@@ -181,10 +194,15 @@ def run_estimate(
     kind: str, values: np.ndarray, value: float, resampled: np.ndarray, confidence: float
 ) -> Estimate:
     """One run's value on the paired items: a Wilson interval for 0/1 scores (a bootstrap
-    of 20 zeros would claim [0, 0]: no uncertainty at all); none for other values that do
-    not vary (corpus metrics aside); else the bootstrap percentiles."""
-    if kind == "binary" and values.size:
+    of 20 zeros would claim [0, 0]: no uncertainty at all), for shares the more cautious of
+    Wilson and the bootstrap (a value in [0, 1] varies at most as a 0/1 one of its mean);
+    none for other values that do not vary (corpus metrics aside); else the bootstrap
+    percentiles."""
+    if kind in ("binary", "shares") and values.size:
         low, high = wilson_interval(float(values.sum()), int(values.size), confidence)
+        if kind == "shares":
+            boot_low, boot_high = percentile_interval(resampled, confidence)
+            low, high = min(low, boot_low), max(high, boot_high)
         return Estimate(value, low, high)
     if kind != "corpus" and values.size and float(np.ptp(values)) == 0.0:
         return Estimate(value)
@@ -193,15 +211,15 @@ def run_estimate(
 
 def difference_estimate(kind: str, m: PairedMetric, r: Resampled, confidence: float) -> Estimate:
     """The candidate - baseline difference with its interval, one rule for compare, its
-    slices and the gate. 0/1 scores: the more cautious of the bootstrap and Agresti-Min's
-    interval for paired shares (a bootstrap of few discordant pairs claims [0, 0]). Other
-    scores: the bootstrap, and no interval below MIN_RESAMPLED_ITEMS paired items."""
+    slices and the gate. 0/1 scores and shares: the more cautious of the bootstrap and
+    Agresti-Min's interval for paired shares (a bootstrap of few discordant pairs claims
+    [0, 0]). Other scores: the bootstrap, and no interval below MIN_RESAMPLED_ITEMS paired
+    items."""
     low, high = percentile_interval(r.cand_boot - r.base_boot, confidence)
-    if kind == "binary":
-        lost = int(((m.base == 1) & (m.cand == 0)).sum())
-        gained = int(((m.base == 0) & (m.cand == 1)).sum())
-        n = int(m.positions.size)
-        am_low, am_high = paired_proportion_difference(lost, gained, n, confidence)
+    if kind in ("binary", "shares"):
+        am_low, am_high = paired_share_difference(m.cand - m.base, confidence)
+        if kind == "shares" and m.positions.size < MIN_RESAMPLED_ITEMS:
+            return Estimate(r.difference, am_low, am_high)
         return Estimate(r.difference, min(low, am_low), max(high, am_high))
     if m.positions.size < MIN_RESAMPLED_ITEMS:
         return Estimate(r.difference)

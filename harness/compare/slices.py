@@ -180,7 +180,7 @@ def slice_report(
             continue
         names = tested[m.label]
         runs = boot[m.label]
-        binary = bool(np.isin(np.concatenate([m.base, m.cand]), (0.0, 1.0)).all())
+        binary = kinds[m.label] in ("binary", "shares")  # pass rates: the min/max ratio applies
         gaps = {}
         for run in ("baseline", "candidate"):
             # (resamples + 1, groups); the last row is the observed one

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from harness.compare.align import MetricKey, RunScores, build_scorer
-from harness.compare.analysis import run_estimate
+from harness.compare.analysis import run_estimate, values_kind
 from harness.compare.fairness import gap_figures, gap_p_values, shuffle_count
 from harness.compare.paired import bootstrap_sums
 from harness.compare.slices import MAX_GROUPS, MISSING, fair_groups, item_groups
@@ -32,12 +32,6 @@ def run_groups(store: Store, run: RunScores, field: str) -> np.ndarray:
     """The group of each of the run's items (in `run.item_ids` order)."""
     groups = item_groups(store, run.run_id, run.label(), field)
     return np.array([groups.get(i, MISSING) for i in run.item_ids], dtype=object)
-
-
-def _is_binary(values: np.ndarray) -> bool:
-    """Every scored value of the whole metric is 0 or 1 (a slice takes the metric's kind)."""
-    finite = values[np.isfinite(values)]
-    return bool(finite.size) and bool(np.isin(finite, (0.0, 1.0)).all())
 
 
 def _columns(
@@ -94,7 +88,8 @@ def run_slices(
                 corpus[key] = build_scorer(run, key[0])
             except ConfigError as exc:
                 warnings.append(f"run {run.name}: {metric_label(*key)} sliced by item means: {exc}")
-    shares = {key: _is_binary(run.metrics[key].values) for key in keys}
+    # a slice takes the kind of the whole metric
+    kinds = {key: values_kind(run.metrics[key].values, run.metrics[key].pass_fail) for key in keys}
     out: dict[str, dict[str, Any]] = {}
     boot: dict[MetricKey, list[np.ndarray]] = {key: [] for key in keys}
     present: dict[MetricKey, list[str]] = {key: [] for key in keys}
@@ -117,7 +112,7 @@ def run_slices(
                 observed = float(_values(key, corpus, totals[:, start:stop], n)[0])
                 resampled = _values(key, corpus, sums[:, start:stop], n)
                 # as compare gives a run's value: Wilson for 0/1 scores, none unvarying
-                kind = "corpus" if key in corpus else "binary" if shares[key] else "other"
+                kind = "corpus" if key in corpus else kinds[key]
                 interval = run_estimate(
                     kind, run.metrics[key].values[scored], observed, resampled, confidence
                 )
@@ -145,8 +140,9 @@ def run_slices(
     for key, names in tested.items():
         chosen = [k for k, g in enumerate(present[key]) if g in names]
         matrix = np.column_stack(boot[key])[:, chosen]
+        rates = kinds[key] in ("binary", "shares")
         _, figures = gap_figures(
-            matrix, names, binary=shares[key], lower_is_better=lower.get(key, False),
+            matrix, names, binary=rates, lower_is_better=lower.get(key, False),
             confidence=confidence, p_value=p_values[key], shuffles=shuffles[key],
         )  # fmt: skip
         figures["left_out"] = [g for g in present[key] if g not in names]

@@ -46,7 +46,7 @@ def json_value(text: str) -> Any:
     if text.count("[") + text.count("{") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
         raise JsonValueError(f"nested over {MAX_DEPTH} levels deep")
     if _SURROGATE_ESCAPE.search(text):
-        _check_unicode(value)
+        check_unicode(value)
     return value
 
 
@@ -64,7 +64,7 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _check_unicode(value: Any) -> None:
+def check_unicode(value: Any) -> None:
     """Raise JsonValueError naming the top-level field with an unpaired surrogate, if any."""
     fields = value.items() if isinstance(value, dict) else [(None, value)]
     for name, inner in fields:

@@ -301,11 +301,12 @@ def test_a_one_line_array_is_not_a_jsonl_dataset(tmp_path: Path) -> None:
             "line 1: field 'question': text with an unpaired",
         ),
         ("k.jsonl", '{"question": "q", "m": {"\\udc00": 1}}\n', "field 'm': text with an unpaired"),
+        ("s.json", '[{"question": "q"}, {"question": "q\\udfff x"}]', "row 2, field 'question'"),
         ("d.jsonl", '{"question": "q", "m": ' + "[" * 100_000 + "]" * 100_000 + "}\n", "nested"),
         ("d.json", '[{"question": "q", "m": ' + "[" * 100_000 + "]" * 100_000 + "}]", "nested"),
         ("n.jsonl", '{"question": "q", "m": ' + "9" * 5000 + "}\n", "a number of over"),
     ],
-    ids=["surrogate", "surrogate-key", "deep-jsonl", "deep-json", "long-number"],
+    ids=["surrogate", "surrogate-key", "surrogate-json", "deep-jsonl", "deep-json", "long-number"],
 )
 def test_json_that_cannot_be_stored_is_one_error(
     tmp_path: Path, name: str, text: str, message: str
@@ -321,8 +322,9 @@ def test_json_that_cannot_be_stored_is_one_error(
     assert err.value.path == str(path)
 
 
-def test_paired_surrogate_escapes_are_text(tmp_path: Path) -> None:
-    path = tmp_path / "emoji.jsonl"
+@pytest.mark.parametrize("name", ["emoji.jsonl", "emoji.json"])
+def test_paired_surrogate_escapes_are_text(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
     path.write_text('{"question": "smile \\ud83d\\ude00"}\n')
     assert [item.input for item in open_dataset(str(path))] == ["smile \U0001f600"]
 

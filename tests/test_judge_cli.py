@@ -137,6 +137,19 @@ def test_run_with_judges_stores_judgments_and_reports(answers_file: Path, db_pat
     assert "unstable share" in text and "least stable items" in text
     assert "inter-judge" in text
 
+    # --confidence: every interval at that level, narrower at 80% than at 95%
+    narrow = ok_json("judge-report", "judged", "--db", str(db_path), "--resamples", "200",
+                     "--confidence", "0.8")  # fmt: skip
+    assert narrow["confidence"] == 0.8 and report["confidence"] == 0.95
+    wide_pair, narrow_pair = pair, narrow["rubrics"][0]["inter_judge"]["pairs"][0]
+    for name in ("exact_agreement", "cohen_kappa"):
+        wide, tight = wide_pair[name], narrow_pair[name]
+        assert (tight["confidence"], wide["confidence"]) == (0.8, 0.95)
+        assert wide["ci_low"] <= tight["ci_low"] <= tight["ci_high"] <= wide["ci_high"]
+        assert tight["ci_high"] - tight["ci_low"] < wide["ci_high"] - wide["ci_low"]
+    code, text = invoke("judge-report", "judged", "--db", str(db_path), "--confidence", "1.5")
+    assert code == 2 and "--confidence must be between 0 and 1" in text, text
+
 
 @pytest.mark.usefixtures("judge_fake_registered")
 def test_rescore_replaces_judgments_and_delete_removes_them(

@@ -316,13 +316,15 @@ def test_judge_and_human_sections_when_their_tables_have_rows(db_path: Path) -> 
                     for who, shift in (("ann", 0), ("bob", i % 2))
                 ],
             )
-        expected_judge = judge_report(store, run_id, n_resamples=200, seed=12345, top=10)
-        expected_human = human_agreement(
-            store, run_id, n_resamples=200, confidence=0.95, seed=12345
+        # the report's --confidence reaches judge and human figures alike
+        expected_judge = judge_report(
+            store, run_id, n_resamples=200, seed=12345, confidence=0.9, top=10
         )
+        expected_human = human_agreement(store, run_id, n_resamples=200, confidence=0.9,
+                                         seed=12345)  # fmt: skip
     finally:
         store.close()
-    data = report_of(db_path, ["judged", "plain"], resamples=200)
+    data = report_of(db_path, ["judged", "plain"], resamples=200, confidence=0.9)
     judged, plain = data["runs"]
     assert json.loads(json.dumps(expected_judge)) == judged["judge"]
     assert json.loads(json.dumps(expected_human)) == judged["human"]

@@ -30,7 +30,7 @@ JudgeSeedOption = Annotated[
     int | None, typer.Option("--judge-seed", help="Judge seed (repeat k uses seed+k).")
 ]
 ResamplesOption = Annotated[
-    int, typer.Option("--resamples", help="Bootstrap resamples for the 95% CIs.", min=0)
+    int, typer.Option("--resamples", help="Bootstrap resamples for the CIs.", min=0)
 ]
 
 
@@ -39,16 +39,17 @@ def judge_report(
     top: Annotated[int, typer.Option(help="How many least stable items to list.", min=0)] = 10,
     resamples: ResamplesOption = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    confidence: Annotated[float, typer.Option(help="Confidence level of the CIs.")] = 0.95,
     db: DbOption = DEFAULT_DB,
     json_output: JsonOption = False,
 ) -> None:
-    """How far RUN's judges can be trusted: stability, agreement, biases, with 95% CIs."""
+    """How far RUN's judges can be trusted: stability, agreement, biases, with CIs."""
     from harness.judge.report import judge_report as build
     from harness.store.db import Store
 
     store = Store.existing(db)
     try:
-        report = build(store, run, n_resamples=resamples, seed=seed, top=top)
+        report = build(store, run, n_resamples=resamples, seed=seed, confidence=confidence, top=top)
     finally:
         store.close()
     if json_output:
@@ -156,7 +157,8 @@ def print_report(report: dict[str, Any]) -> None:
     from harness.cli.render import console
 
     intervals = (
-        f"95% bootstrap CIs over items, {report['n_resamples']} resamples, seed {report['seed']}"
+        f"{report['confidence']:.0%} bootstrap CIs over items, {report['n_resamples']} "
+        f"resamples, seed {report['seed']}"
         if report["n_resamples"] > 0
         else "no intervals (--resamples 0)"
     )

@@ -1,6 +1,7 @@
 """How far the judges can be trusted: stability, agreement, position and verbosity bias.
 
-Every figure comes with a seeded 95% bootstrap interval over items (`harness.agreement`).
+Every figure comes with a seeded bootstrap interval over items (`harness.agreement`; 95%
+unless a `confidence` is given).
 Input rows are `judgments` rows (see `harness.store.judgments`).
 
 - Repeats: per item and judge, the spread (max - min) of the parsed verdicts; an item
@@ -57,6 +58,7 @@ def bootstrap_mean(
     *,
     n_resamples: int = 1000,
     seed: int = 0,
+    confidence: float = 0.95,
     clusters: Sequence[str] | None = None,
 ) -> dict:
     """Mean of per-row values with a percentile bootstrap interval over items; `clusters`
@@ -65,12 +67,14 @@ def bootstrap_mean(
     data = np.asarray([values[i] for i in keep], dtype=float)
     n = int(data.size)
     if n == 0:
-        return A.Estimate(None, None, None, 0).to_dict()
+        return A.Estimate(None, None, None, 0, confidence).to_dict()
     value = float(data.mean())
     if n < 2 or n_resamples <= 0:
-        return A.Estimate(value, None, None, n).to_dict()
+        return A.Estimate(value, None, None, n, confidence).to_dict()
     if clusters is not None and len({clusters[i] for i in keep}) < n:
-        return _clustered_mean(data, [clusters[i] for i in keep], value, n_resamples, seed)
+        return _clustered_mean(
+            data, [clusters[i] for i in keep], value, n_resamples, seed, confidence
+        )
     rng = np.random.default_rng(seed)
     means = np.concatenate(
         [
@@ -78,24 +82,35 @@ def bootstrap_mean(
             for s in range(0, n_resamples, 250)
         ]
     )
-    low, high = np.percentile(means, [2.5, 97.5])
-    return A.Estimate(value, float(low), float(high), n).to_dict()
+    low, high = _percentiles(means, confidence)
+    return A.Estimate(value, low, high, n, confidence).to_dict()
+
+
+def _percentiles(resampled: np.ndarray, confidence: float) -> tuple[float, float]:
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(resampled, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def _clustered_mean(
-    data: np.ndarray, clusters: Sequence[str], value: float, n_resamples: int, seed: int
+    data: np.ndarray,
+    clusters: Sequence[str],
+    value: float,
+    n_resamples: int,
+    seed: int,
+    confidence: float,
 ) -> dict:
     """The mean's interval from resampled clusters: sums over sizes of the drawn ones."""
     codes, n_clusters = cluster_codes(clusters)
     if n_clusters < 2:
-        return A.Estimate(value, None, None, int(data.size)).to_dict()
+        return A.Estimate(value, None, None, int(data.size), confidence).to_dict()
     sums = np.bincount(codes, weights=data, minlength=n_clusters)
     sizes = np.bincount(codes, minlength=n_clusters).astype(float)
     means = np.concatenate(
         [d.counts @ sums / (d.counts @ sizes) for d in resamples(n_clusters, n_resamples, seed)]
     )
-    low, high = np.percentile(means, [2.5, 97.5])
-    return A.Estimate(value, float(low), float(high), int(data.size)).to_dict()
+    low, high = _percentiles(means, confidence)
+    return A.Estimate(value, low, high, int(data.size), confidence).to_dict()
 
 
 def nearest_point(value: float | None, scale: Sequence[float] | None) -> float | None:
@@ -144,13 +159,14 @@ def pointwise_report(
     labels: Sequence[dict[str, Any]] = (),
     n_resamples: int = 1000,
     seed: int = 0,
+    confidence: float = 0.95,
     top: int = 10,
 ) -> dict[str, Any]:
     """Every consistency figure for the judgments of one judge scorer (one rubric)."""
     grouped = _group(rows)
     judges = sorted(grouped)
     keys = sorted({key for per_key in grouped.values() for key in per_key})
-    opts: dict[str, Any] = {"n_resamples": n_resamples, "seed": seed}
+    opts: dict[str, Any] = {"n_resamples": n_resamples, "seed": seed, "confidence": confidence}
     # an item's responses (samples) go together in every resample: they are not independent
     per_response = {**opts, "clusters": [key[0] for key in keys]}
     parsed = sum(1 for r in rows if r["parsed_ok"])
@@ -378,13 +394,17 @@ def _humans(
 
 
 def pairwise_report(
-    rows: Sequence[dict[str, Any]], *, n_resamples: int = 1000, seed: int = 0
+    rows: Sequence[dict[str, Any]],
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
 ) -> dict[str, Any]:
     """Position consistency, position bias and both-order win rates of pairwise judgments.
 
     Row scores are from A's side (1: A better, 0: B better, 0.5: tie) whatever the order.
     """
-    opts: dict[str, Any] = {"n_resamples": n_resamples, "seed": seed}
+    opts: dict[str, Any] = {"n_resamples": n_resamples, "seed": seed, "confidence": confidence}
     orders: dict[tuple[str, int, str, int], dict[str, float | None]] = defaultdict(dict)
     first_pick: dict[tuple[str, int], list[float]] = defaultdict(list)
     for row in rows:
@@ -426,14 +446,16 @@ def pairwise_report(
 
 
 def pairwise_by_judge(
-    rows: Sequence[dict[str, Any]], *, n_resamples: int = 1000, seed: int = 0
+    rows: Sequence[dict[str, Any]],
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
 ) -> list[dict[str, Any]]:
     """`pairwise_report` for each judge apart (position bias belongs to a judge)."""
     judges = sorted({r["judge"] for r in rows})
+    opts: dict[str, Any] = {"n_resamples": n_resamples, "seed": seed, "confidence": confidence}
     return [
-        {"judge": judge}
-        | pairwise_report(
-            [r for r in rows if r["judge"] == judge], n_resamples=n_resamples, seed=seed
-        )
+        {"judge": judge} | pairwise_report([r for r in rows if r["judge"] == judge], **opts)
         for judge in judges
     ]

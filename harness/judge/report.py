@@ -35,9 +35,17 @@ def _labels_for(
 
 
 def judge_report(
-    store: Store, ref: str, *, n_resamples: int = 1000, seed: int = 0, top: int = 10
+    store: Store,
+    ref: str,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    top: int = 10,
 ) -> dict[str, Any]:
     """Consistency figures for every judge scorer of the run, and its pairwise comparisons."""
+    if not 0 < confidence < 1:
+        raise ConfigError(f"--confidence must be between 0 and 1, not {confidence}")
     run = store.get_run(ref)
     run_id = str(run["id"])
     conn = store.conn
@@ -66,6 +74,7 @@ def judge_report(
             labels=matched,
             n_resamples=n_resamples,
             seed=seed,
+            confidence=confidence,
             top=top,
         )
         rubrics.append(
@@ -78,14 +87,16 @@ def judge_report(
         )
         pairwise += [
             {"run_a": a_id, "sample_a": sample, "versus": versus, "scorer": scorer} | section
-            for section in pairwise_by_judge(rows, n_resamples=n_resamples, seed=seed)
+            for section in pairwise_by_judge(
+                rows, n_resamples=n_resamples, seed=seed, confidence=confidence
+            )
         ]
     return {
         "run_id": run_id,
         "name": run["name"],
         "n_resamples": n_resamples,
         "seed": seed,
-        "confidence": 0.95,
+        "confidence": confidence,
         "rubrics": rubrics,
         "pairwise": pairwise,
     }

@@ -53,7 +53,12 @@ def judge_section(
         return None
     try:
         return judge_report(
-            store, run_id, n_resamples=options.resamples, seed=options.seed, top=options.top
+            store,
+            run_id,
+            n_resamples=options.resamples,
+            seed=options.seed,
+            confidence=options.confidence,
+            top=options.top,
         )
     except HarnessError as exc:
         warnings.append(f"run {run_id}: judge consistency left out: {exc}")

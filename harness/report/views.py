@@ -94,8 +94,8 @@ def level_text(report: dict[str, Any]) -> str:
 
 
 STORED_LEVEL = "95%"
-"""The level of the intervals runs store (run metrics) and judge figures: --confidence
-does not recompute them."""
+"""The level of the intervals runs store (run metrics, toxicity, hallucination):
+--confidence does not recompute them."""
 
 
 # ------------------------------------------------------------------ runs and metrics
@@ -385,8 +385,8 @@ def settings_text(report: dict[str, Any]) -> str:
     s = report["settings"]
     return (
         f"generated {report['generated_at']} by harness {report['harness_version']}; "
-        f"{s['confidence']:.0%} intervals for comparisons, slices and human agreement "
-        f"({STORED_LEVEL} for run metrics, toxicity, hallucination and judges, as stored); "
+        f"{s['confidence']:.0%} intervals for comparisons, slices, judges and human agreement "
+        f"({STORED_LEVEL} for run metrics, toxicity and hallucination, as stored); "
         f"seed {s['seed']}, {s['resamples']} bootstrap "
         f"resamples; p-values adjusted by {CORRECTIONS.get(s['correction'], s['correction'])}"
     )

@@ -573,3 +573,20 @@ def test_a_run_with_nothing_scored_says_so(db_path: Path) -> None:
     assert "No item of broken was scored" in markdown
     run = report_of(db_path, ["broken"])["runs"][0]
     assert run["tokens"]["prompt_tokens"] is None  # none known: not 0
+
+
+def test_right_to_left_slice_labels_are_left_to_the_browser() -> None:
+    """matplotlib draws glyphs left to right without joining them: an Arabic or Hebrew
+    label keeps its text (logical order) for the browser to lay out; others are paths."""
+    import base64
+
+    from harness.report import plots
+
+    def svg(groups: list[str]) -> str:
+        rows = [{"slice": g, "value": 0.5, "ci_low": 0.4, "ci_high": 0.6} for g in groups]
+        uri = plots.slice_bars({"label": "m", "runs": [{"run": "r", "groups": rows}]}, groups)
+        return base64.b64decode(uri.split(",", 1)[1]).decode()
+
+    mixed = svg(["العربية", "עברית", "english"])
+    assert ">العربية<" in mixed and ">עברית<" in mixed
+    assert "<text" not in svg(["english", "français"])

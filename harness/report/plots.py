@@ -4,12 +4,17 @@ matplotlib is imported on first use, and only its object API is used (`Figure`, 
 `pyplot`): no GUI backend, no global figure state. SVG keeps plots sharp at any zoom and
 small; text is drawn as paths, so the file needs no font, and an SVG shown through `<img>`
 runs no script, so a label taken from the data cannot do anything but be drawn.
+
+matplotlib lays text out left to right, glyph by glyph: Arabic or Hebrew would come out
+reversed and, for Arabic, unjoined. A figure with such text keeps its text as SVG text
+instead, which the browser orders and shapes (with a font of its own).
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +35,12 @@ RC: dict[Any, Any] = {
     "axes.spines.top": False,
     "axes.spines.right": False,
 }
+
+
+RIGHT_TO_LEFT = re.compile(
+    "[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff\U00010800-\U00010fff\U0001e800-\U0001efff]"
+)
+"""Hebrew, Arabic, Syriac, Thaana, N'Ko and the other right-to-left scripts' blocks."""
 
 
 def text(value: Any, limit: int = LABEL_LIMIT) -> str:
@@ -61,9 +72,18 @@ def to_uri(fig: Figure) -> str:
     import matplotlib
 
     buffer = io.BytesIO()
-    with matplotlib.rc_context(RC):
+    style = RC
+    if any(RIGHT_TO_LEFT.search(t.get_text()) for t in fig.findobj(_is_text)):
+        style = {**RC, "svg.fonttype": "none"}  # the browser orders and joins the letters
+    with matplotlib.rc_context(style):
         fig.savefig(buffer, format="svg", metadata={"Date": None})
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _is_text(artist: Any) -> bool:
+    from matplotlib.text import Text
+
+    return isinstance(artist, Text)
 
 
 def _styled(

@@ -70,20 +70,16 @@ def _figure(width: float, height: float, margins: dict[str, float] | None) -> Fi
 def to_uri(fig: Figure) -> str:
     """The figure as an SVG data URI (reproducible: no date, fixed ids)."""
     import matplotlib
+    from matplotlib.text import Text
 
     buffer = io.BytesIO()
     style = RC
-    if any(RIGHT_TO_LEFT.search(t.get_text()) for t in fig.findobj(_is_text)):
+    labels = (t.get_text() for t in fig.findobj(Text) if isinstance(t, Text))
+    if any(RIGHT_TO_LEFT.search(label) for label in labels):
         style = {**RC, "svg.fonttype": "none"}  # the browser orders and joins the letters
     with matplotlib.rc_context(style):
         fig.savefig(buffer, format="svg", metadata={"Date": None})
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _is_text(artist: Any) -> bool:
-    from matplotlib.text import Text
-
-    return isinstance(artist, Text)
 
 
 def _styled(

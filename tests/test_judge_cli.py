@@ -141,9 +141,11 @@ def test_run_with_judges_stores_judgments_and_reports(answers_file: Path, db_pat
     narrow = ok_json("judge-report", "judged", "--db", str(db_path), "--resamples", "200",
                      "--confidence", "0.8")  # fmt: skip
     assert narrow["confidence"] == 0.8 and report["confidence"] == 0.95
-    wide_pair, narrow_pair = pair, narrow["rubrics"][0]["inter_judge"]["pairs"][0]
-    for name in ("exact_agreement", "cohen_kappa"):
-        wide, tight = wide_pair[name], narrow_pair[name]
+    tight_section = narrow["rubrics"][0]
+    for wide, tight in (
+        (pair["alpha_interval"], tight_section["inter_judge"]["pairs"][0]["alpha_interval"]),
+        (noisy["alpha_interval"], tight_section["stability"]["judgefake:noisy"]["alpha_interval"]),
+    ):
         assert (tight["confidence"], wide["confidence"]) == (0.8, 0.95)
         assert wide["ci_low"] <= tight["ci_low"] <= tight["ci_high"] <= wide["ci_high"]
         assert tight["ci_high"] - tight["ci_low"] < wide["ci_high"] - wide["ci_low"]

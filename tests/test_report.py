@@ -488,7 +488,7 @@ def test_stored_intervals_say_their_own_level(run_db: Path) -> None:
     the captions say which level each figure has."""
     page = render_markdown(report_of(run_db, ["base", "cand"], confidence=0.8))
     assert "value [95% CI] per run, as the run stored it" in page
-    assert "80% intervals for comparisons, slices and human agreement" in page
+    assert "80% intervals for comparisons, slices, judges and human agreement" in page
 
 
 def test_a_comparison_with_every_metric_skipped_still_says_so(db_path: Path) -> None:

@@ -109,11 +109,12 @@ def label_names(
 def label_scales(
     names: Sequence[str],
     options: dict[str, Scale],
-    pairs: bool,
+    versus: str | None = None,
     stored: dict[str, str] | None = None,
 ) -> dict[str, Scale]:
     """Each label's scale: --scale, else the scale its labels of this run were imported on
-    (`stored`), else a pair's A,B,tie or the rubric's (never a pointwise rubric's for pairs)."""
+    (`stored`, where a pair's label against `versus` is `NAME@VERSUS`), else a pair's
+    A,B,tie or the rubric's (never a pointwise label's or rubric's scale for pairs)."""
     unknown = sorted(set(options) - set(names))
     if unknown:
         raise ConfigError(
@@ -122,9 +123,10 @@ def label_scales(
         )
     scales = {}
     for name in names:
-        if name not in options and stored and stored.get(name):
-            scales[name] = parse_spec(stored[name], f"labels of '{name}' already imported")
-        elif pairs:
+        key = f"{name}@{versus}" if versus else name
+        if name not in options and stored and stored.get(key):
+            scales[name] = parse_spec(stored[key], f"labels of '{key}' already imported")
+        elif versus:
             scales[name] = options.get(name, PAIR_SCALE)
         else:
             scales[name] = resolve(name, options)
@@ -295,7 +297,8 @@ def export_run(store: Store, ref: str, out: Path, options: ExportOptions) -> Exp
     run_id = str(store.get_run(ref)["id"])
     versus = source.resolve_versus(store, run_id, options.versus) if options.versus else None
     labels = label_names(store, run_id, options.labels, versus)
-    scales = label_scales(labels, options.scales, versus is not None, stored_scales(store, run_id))
+    other = versus.key if versus else None
+    scales = label_scales(labels, options.scales, other, stored_scales(store, run_id))
     targets_paths = [out]
     if options.format == "label-studio":
         targets_paths.append(out.with_suffix(".xml"))  # the labeling config, beside it

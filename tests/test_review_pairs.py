@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.store.db import Store
+from tests.conftest import write_jsonl
 from tests.test_labels import write_csv
 from tests.test_review import WRONG, invoke, make_run
 
@@ -65,3 +66,29 @@ def test_a_pair_label_never_takes_the_pointwise_labels_scale(
                         "--db", str(db_path))  # fmt: skip
     assert code == 0, text
     assert 'maxRating="3"' in (tmp_path / "again.xml").read_text()
+
+
+def test_a_blind_export_keeps_list_and_object_metadata(db_path: Path, tmp_path: Path) -> None:
+    """List and object metadata pass a blind export (it crashed on them: unhashable); a
+    column that replayed a response, one per sample as a list, is left out."""
+    rows = [
+        {"id": f"q{i}", "question": f"q {i}", "answer": "x", "tags": ["t", str(i)],
+         "info": {"k": i}, "resp_a": [f"a{i}", f"a{i} again"], "resp_b": 100 + i}
+        for i in range(6)
+    ]  # fmt: skip
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    for name, column in (("ra", "resp_a"), ("rb", "resp_b")):
+        code, out = invoke("run", str(data), "--model", f"replay:{column}", "--db", str(db_path),
+                           "--name", name, "--no-progress")  # fmt: skip
+        assert code == 0, out
+    for versus in ((), ("--versus", "rb")):
+        out = tmp_path / f"blind{len(versus)}.jsonl"
+        code, text = invoke("export", "ra", *versus, "--blind", "--format", "jsonl",
+                            "--out", str(out), "--db", str(db_path))  # fmt: skip
+        assert code == 0, text
+        for line in out.read_text().splitlines():
+            row = json.loads(line)
+            i = int(row["item_id"][1:])
+            kept = {"tags": ["t", str(i)], "info": {"k": i}}
+            # alone, run ra's response is shown: rb's column names nothing
+            assert row["metadata"] == kept | ({} if versus else {"resp_b": 100 + i}), row

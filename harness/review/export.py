@@ -208,8 +208,10 @@ def build_rows(
             )
         row["metadata"] = item.metadata
         if blind:  # a dataset column holding a response (replay:FIELD) would name its run
-            shown = {item.response, item.response_b} - {None}
-            row["metadata"] = {k: v for k, v in item.metadata.items() if v not in shown}
+            shown = {r for r in (item.response, item.response_b) if r is not None}
+            row["metadata"] = {
+                k: v for k, v in item.metadata.items() if not _holds_response(v, shown)
+            }
         why = selection.why.get(item.item_id, {})
         if "stratum" in why:
             row["stratum"] = why["stratum"]
@@ -226,6 +228,16 @@ def build_rows(
     if blind:
         random.Random(f"blind:{seed}").shuffle(rows)
     return rows
+
+
+def _holds_response(value: Any, shown: set[str]) -> bool:
+    """Whether a metadata value is a shown response as `replay:FIELD` reads one: the text,
+    a number's digits, or a list of them (one per sample)."""
+    if isinstance(value, list):
+        return any(_holds_response(v, shown) for v in value)
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value) in shown
+    return False
 
 
 def _fmt(value: Any) -> str:

@@ -25,6 +25,8 @@ from harness.records import JsonValueError, csv_table, json_value, kind_of
 from harness.review.export import JUDGE_PREFIX, RESERVED, SCORE_PREFIX
 
 _IGNORED = RESERVED | {"annotation_id", "created_at", "updated_at", "lead_time", "id"}
+_MIN_IGNORED = {"agreement"}
+"""JSON-MIN columns Label Studio adds besides those of every export (Enterprise's score)."""
 
 
 @dataclass(frozen=True)
@@ -113,11 +115,17 @@ def _flat_rows(
     annotator: str | None,
     parsed: Parsed,
     unescape: Callable[[str], str] = _as_written,
+    *,
+    json_min: bool = False,
 ) -> None:
-    """Rows of `item_id`, `annotator` and label columns (CSV, JSON lines, JSON-MIN)."""
+    """Rows of `item_id`, `annotator` and label columns (CSV, JSON lines, JSON-MIN).
+
+    `json_min`: Label Studio's JSON-MIN export, whose cells are unwrapped (`_min_value`)."""
     fixed = _label_columns(columns, only) if columns is not None else None
     for where, row in rows:
         names = fixed if fixed is not None else _label_columns(list(row), only)
+        if json_min:
+            names = [n for n in names if n not in _MIN_IGNORED]
         values: dict[str, Any] = {}
         nested = row.get("labels")
         if isinstance(nested, dict):
@@ -138,6 +146,12 @@ def _flat_rows(
         versus, order = _pair(row, unescape)
         shown = _shown(row, unescape)
         for name, raw in values.items():
+            if json_min:
+                try:
+                    raw = _min_value(raw)
+                except ValueError as exc:
+                    parsed.problems.append(Problem(where, name, str(exc)))
+                    continue
             if isinstance(raw, dict | list):
                 parsed.problems.append(Problem(where, name, "a label must be a single value"))
                 continue
@@ -234,9 +248,16 @@ def _ls_annotator(completed_by: Any) -> str | None:
 
 
 def _ls_value(result: dict[str, Any]) -> Any:
+    """The label in one result of a Label Studio annotation."""
     value = result.get("value") or {}
     if not isinstance(value, dict):
         raise ValueError(f"'value' should be an object, got {kind_of(value)}")
+    return _result_value(value, f"result of type '{result.get('type')}'")
+
+
+def _result_value(value: dict[str, Any], what: str) -> Any:
+    """The single choice, rating, number or text of a result's value (ValueError for none,
+    or for several)."""
     for key in ("choices", "rating", "number", "text", "textarea"):
         if key in value:
             found = value[key]
@@ -247,9 +268,20 @@ def _ls_value(result: dict[str, Any]) -> Any:
             if isinstance(found, dict | list):
                 raise ValueError(f"{key} holds {kind_of(found)}; a label is a single value")
             return found
-    raise ValueError(
-        f"result of type '{result.get('type')}' carries no choice, rating, number or text"
-    )
+    raise ValueError(f"{what} carries no choice, rating, number or text")
+
+
+def _min_value(cell: Any) -> Any:
+    """A JSON-MIN cell as one label: Label Studio writes one choice or text as itself, a
+    rating or number as the list of its results' values (`[{"rating": 4}]`), and several
+    choices or results as a list (refused: a label takes one value)."""
+    if isinstance(cell, list):
+        if len(cell) != 1:
+            raise ValueError(f"a list of {len(cell)} values; a label takes one")
+        cell = cell[0]
+    if isinstance(cell, dict):
+        return _result_value(cell, "the result")
+    return cell
 
 
 def _ls_part(value: Any, kind: type, where: str, name: str, parsed: Parsed) -> bool:
@@ -273,10 +305,9 @@ def _read_json(path: Path, only: Sequence[str], annotator: str | None, parsed: P
         data = [data]
     if not isinstance(data, list) or not all(isinstance(t, dict) for t in data):
         raise DataError("expected a Label Studio export: a JSON list of tasks", path=str(path))
-    if data and not any("data" in t or "annotations" in t for t in data):
-        _flat_rows(
-            ((f"entry {i}", row) for i, row in enumerate(data, 1)), None, only, annotator, parsed
-        )
+    if data and not any("data" in t or "annotations" in t for t in data):  # JSON-MIN
+        rows = ((f"entry {i}", row) for i, row in enumerate(data, 1))
+        _flat_rows(rows, None, only, annotator, parsed, json_min=True)
         return
     for t, task in enumerate(data, start=1):
         where = f"task {t}" + (f" (id {task['id']})" if "id" in task else "")

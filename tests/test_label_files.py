@@ -121,3 +121,25 @@ def test_json_min_refuses_a_cell_of_several_values(
     assert "entry 1, field 'verdict': choices holds 2 values; a label takes one" in message
     assert "entry 2, field 'quality': a list of 2 values; a label takes one" in message
     assert stored_labels(db) == []
+
+
+def test_one_label_studio_user_has_one_name_in_json_and_json_min(
+    run_db: tuple[Path, str], tmp_path: Path
+) -> None:
+    """A user known only by id (`completed_by: 7`) is `label-studio:7` from either export,
+    so importing the same annotations through the other one is a re-import, not a second
+    annotator agreeing perfectly with the first."""
+    db, _ = run_db
+    answers = {f"q{i}": [{"name": "verdict", "value": {"choices": ["pass"]}}] for i in range(3)}
+    export = ls_export(answers, user=7)
+    full = write(tmp_path / "full.json", export)
+    minimal = write(tmp_path / "min.json", json_min(export))
+    store = Store(db)
+    try:
+        assert import_labels(store, "r1", full).annotators == ["label-studio:7"]
+        with pytest.raises(DataError, match="already has a 'verdict' label by 'label-studio:7'"):
+            import_labels(store, "r1", minimal)
+        assert import_labels(store, "r1", minimal, replace=True).replaced == 3
+        assert {row[1] for row in stored_labels(db)} == {"label-studio:7"}
+    finally:
+        store.close()

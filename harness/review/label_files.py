@@ -120,7 +120,8 @@ def _flat_rows(
 ) -> None:
     """Rows of `item_id`, `annotator` and label columns (CSV, JSON lines, JSON-MIN).
 
-    `json_min`: Label Studio's JSON-MIN export, whose cells are unwrapped (`_min_value`)."""
+    `json_min`: Label Studio's JSON-MIN export, whose cells are unwrapped (`_min_value`)
+    and whose annotator ids are named as its JSON export's (`label-studio:ID`)."""
     fixed = _label_columns(columns, only) if columns is not None else None
     for where, row in rows:
         names = fixed if fixed is not None else _label_columns(list(row), only)
@@ -142,6 +143,8 @@ def _flat_rows(
             parsed.problems.append(Problem(where, name, f"expected text, got {kind_of(value)}"))
             continue
         item_text = unescape(str(item_id)) if item_id not in (None, "") else None
+        if json_min and isinstance(who, int):
+            who = _ls_annotator(who)
         who_text = str(who).strip() if who not in (None, "") else annotator
         versus, order = _pair(row, unescape)
         shown = _shown(row, unescape)
@@ -237,6 +240,8 @@ def _read_jsonl(path: Path, only: Sequence[str], annotator: str | None, parsed: 
 
 
 def _ls_annotator(completed_by: Any) -> str | None:
+    """A Label Studio user: the email where the export has it, else `label-studio:ID` (the
+    JSON export's `completed_by`, or the id JSON-MIN writes as `annotator`)."""
     if isinstance(completed_by, dict):
         email = completed_by.get("email")
         if email and isinstance(email, str):

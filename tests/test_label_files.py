@@ -143,3 +143,24 @@ def test_one_label_studio_user_has_one_name_in_json_and_json_min(
         assert {row[1] for row in stored_labels(db)} == {"label-studio:7"}
     finally:
         store.close()
+
+
+def test_a_label_name_an_export_could_not_write_is_refused(
+    run_db: tuple[Path, str], tmp_path: Path
+) -> None:
+    """`quality@RUN` on a row of one response would be stored as a pair's label against
+    RUN; a nested label named like an export column would shadow it. Both are refused,
+    with file, row and field, and nothing is stored."""
+    db, run_id = run_db
+    path = tmp_path / "at.csv"
+    path.write_text(f"item_id,annotator,quality@{run_id}\r\nq1,ivy,3\r\n")
+    code, text = invoke("import-labels", "r1", str(path), "--db", str(db))
+    assert code == 2, text
+    assert f"{path}: row 2, field 'quality@{run_id}': label name 'quality@{run_id}' holds '@'" in (
+        " ".join(text.split())
+    )
+    nested = tmp_path / "nested.jsonl"
+    nested.write_text(json.dumps({"item_id": "q1", "annotator": "ivy", "labels": {"input": 2}}))
+    code, text = invoke("import-labels", "r1", str(nested), "--db", str(db))
+    assert code == 2 and "line 1, field 'input': label name 'input' is taken" in text, text
+    assert stored_labels(db) == []

@@ -97,13 +97,25 @@ def label_names(
     judged = source.judged_rubrics(store, run_id, versus.key if versus else None)
     names = list(dict.fromkeys(given)) or judged or [default]
     for name in names:
-        taken = name in RESERVED or name.startswith((SCORE_PREFIX, JUDGE_PREFIX))
-        if taken or not name.strip() or "@" in name:
+        problem = label_name_problem(name)
+        if problem:
             raise ConfigError(
-                f"label name '{name}' is taken by an export column or holds '@'; choose another "
-                f"(taken: {', '.join(sorted(RESERVED))})"
+                f"{problem}; choose another (taken: {', '.join(sorted(RESERVED))}, "
+                f"{SCORE_PREFIX}*, {JUDGE_PREFIX}*)"
             )
     return names
+
+
+def label_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a label (None if it can): empty, an export column's, or
+    holding '@', which marks a pair's label (`NAME@VERSUS`)."""
+    if not name.strip():
+        return "a label name cannot be empty"
+    if name in RESERVED or name.startswith((SCORE_PREFIX, JUDGE_PREFIX)):
+        return f"label name '{name}' is taken by an export column"
+    if "@" in name:
+        return f"label name '{name}' holds '@', which marks a pair's label (NAME@VERSUS)"
+    return None
 
 
 def label_scales(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import ConfigError, DataError
-from harness.review.export import PAIR_SCALE
+from harness.review.export import PAIR_SCALE, label_name_problem
 from harness.review.human_scores import write_human_scores
 from harness.review.label_files import Parsed, Problem, read_entries
 from harness.review.scale import Scale, resolve
@@ -159,6 +159,19 @@ def _validate(
     return valid, problems
 
 
+def _refuse_bad_names(parsed: Parsed) -> None:
+    """A value under a name no export could write (one holding '@', an export column's) is
+    a problem, not a label: `NAME@VERSUS` is how a pair's label is stored."""
+    kept = []
+    for e in parsed.entries:
+        problem = label_name_problem(e.name) if e.name else None
+        if problem:
+            parsed.problems.append(Problem(e.row, e.field, f"{problem}; rename it"))
+        else:
+            kept.append(e)
+    parsed.entries = kept
+
+
 def _unswap(scale: Scale, value: float | None, text: str) -> tuple[float | None, str]:
     """A preference given with B's response shown first, back to this run's side."""
     other = {"a": "b", "b": "a"}.get(text.lower())
@@ -208,6 +221,7 @@ def import_labels(
     """Validate every label in `path` against run `ref`, then store all of them, or none."""
     run_id = str(store.get_run(ref)["id"])
     parsed = read_entries(path, annotator=annotator, only=only, fmt=fmt)
+    _refuse_bad_names(parsed)
     given = scales or {}
     resolved: dict[str, Scale] = {}
     for e in parsed.entries:

@@ -1,4 +1,4 @@
-"""Reading label files: Label Studio's JSON and JSON-MIN exports, label names."""
+"""Reading label files: Label Studio's JSON and JSON-MIN exports, label names and values."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from harness.errors import DataError
+from harness.review.agreement_report import human_agreement
 from harness.review.labels import import_labels
 from harness.store.db import Store
 from tests.test_labels import stored_labels
@@ -164,3 +165,32 @@ def test_a_label_name_an_export_could_not_write_is_refused(
     code, text = invoke("import-labels", "r1", str(nested), "--db", str(db))
     assert code == 2 and "line 1, field 'input': label name 'input' is taken" in text, text
     assert stored_labels(db) == []
+
+
+def test_a_free_labels_numbers_compare_as_numbers_beside_text(
+    run_db: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Free values "4" and "4.0" are one value, also when another value is text (the
+    label is then nominal, compared as text): agreement 1, not 2/3."""
+    db, run_id = run_db
+    path = tmp_path / "free.csv"
+    path.write_text(
+        "item_id,annotator,quality\r\nq1,ann,4\r\nq2,ann,2\r\nq3,ann,n/a\r\n"
+        "q1,ben,4.0\r\nq2,ben,2\r\nq3,ben,n/a\r\n"
+    )
+    store = Store(db)
+    try:
+        import_labels(store, "r1", path)
+        texts = {row[4] for row in stored_labels(db) if row[0] == "q1"}
+        assert texts == {"4"}
+        for stored_before in (False, True):
+            if stored_before:  # imports before this fix kept the text as typed
+                store.conn.execute(
+                    "UPDATE labels SET value_text = '4.0' WHERE annotator = 'ben' AND value = 4"
+                )
+            figures = human_agreement(store, run_id, n_resamples=0)["quality"]
+            (pair,) = figures["human_human"]["pairwise"]
+            assert figures["level"] == "nominal"
+            assert pair["exact_agreement"]["value"] == 1.0 and pair["cohen_kappa"]["value"] == 1.0
+    finally:
+        store.close()

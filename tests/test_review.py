@@ -591,7 +591,11 @@ def test_pairs_export_both_responses_and_come_back_unswapped(
     )
     assert code == 0, text
     shown = read_csv(blind)
-    assert {r["shown_order"] for r in shown} == {"AB", "BA"}
+    assert "versus" not in shown[0] and "shown_order" not in shown[0]  # they name the runs
+    conn = sqlite3.connect(db_path)
+    orders = dict(conn.execute("SELECT key, shown_order FROM review_keys").fetchall())
+    conn.close()
+    assert {orders[r["pair_key"]] for r in shown} == {"AB", "BA"}
     filled = []
     for row in shown:
         i = int(row["item_id"][1:])

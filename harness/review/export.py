@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from harness.errors import ConfigError
 from harness.files import check_target, write_files
-from harness.review import label_studio, source
+from harness.review import blind_keys, label_studio, source
 from harness.review.sample import Selection, select
 from harness.review.scale import Scale, parse_spec, resolve
 from harness.store.db import Store
@@ -38,6 +38,7 @@ RESERVED = frozenset(
         "response_b",
         "versus",
         "shown_order",
+        blind_keys.KEY_COLUMN,
         "metadata",
         "scores",
         "judges",
@@ -179,7 +180,8 @@ def build_rows(
     """One dict per chosen item: the reviewer's view plus empty label fields.
 
     For pairs, `response_a` and `response_b` are the two responses as shown; `shown_order`
-    is `AB` when A is this run's (always, unless blind: then a seeded coin decides).
+    is `AB` when A is this run's (always, unless blind: then a seeded coin decides, and
+    `export_run` replaces `versus` and `shown_order` by a key before anything is written).
     """
     ids = selection.item_ids
     scores: dict[str, dict[str, float | None]] = {}
@@ -276,8 +278,9 @@ def write_csv(rows: Sequence[dict[str, Any]], labels: Sequence[str], handle: Tex
     if any("stratum" in r for r in rows):
         columns.append("stratum")
     columns += ["input", "context", "references" if many else "reference"]
-    if rows and "versus" in rows[0]:
-        columns += ["response_a", "response_b", "versus", "shown_order"]
+    if rows and "response_a" in rows[0]:
+        columns += ["response_a", "response_b"]
+        columns += ["versus", "shown_order"] if "versus" in rows[0] else [blind_keys.KEY_COLUMN]
     else:
         columns.append("response")
     columns.append("metadata")
@@ -302,6 +305,7 @@ def write_csv(rows: Sequence[dict[str, Any]], labels: Sequence[str], handle: Tex
             "response_b": _cell(r.get("response_b")),
             "versus": _cell(r.get("versus")),
             "shown_order": r.get("shown_order", ""),
+            blind_keys.KEY_COLUMN: r.get(blind_keys.KEY_COLUMN, ""),
             "metadata": json.dumps(r["metadata"], ensure_ascii=False) if r["metadata"] else "",
             "selected_because": _cell(r.get("selected_because")),
         }
@@ -349,6 +353,12 @@ def export_run(store: Store, ref: str, out: Path, options: ExportOptions) -> Exp
     rows = build_rows(
         store, run_id, selection, labels, blind=options.blind, seed=options.seed, versus=versus
     )
+    keys = blind_keys.hide_sides(rows) if options.blind and versus else []
+    if keys:
+        selection.notes.append(
+            f"each pair's order is kept in {store.path} (table review_keys), not in the file: "
+            "import the labels into this database"
+        )
     if options.format == "csv":
         targets = [(out, lambda h: write_csv(rows, labels, h))]
     elif options.format == "jsonl":
@@ -360,5 +370,10 @@ def export_run(store: Store, ref: str, out: Path, options: ExportOptions) -> Exp
             (out, lambda h: h.write(json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")),
             (targets_paths[1], lambda h: h.write(config)),
         ]
-    paths = write_files(targets, force=options.force)
+    if not keys:  # the database is only read
+        paths = write_files(targets, force=options.force)
+    else:
+        with store.transaction() as conn:  # keys and files together: a failed write keeps none
+            blind_keys.store_keys(conn, run_id, keys)
+            paths = write_files(targets, force=options.force)
     return ExportResult(paths, len(rows), labels, selection)

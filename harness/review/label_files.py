@@ -22,6 +22,7 @@ from typing import Any
 
 from harness.errors import ConfigError, DataError
 from harness.records import JsonValueError, csv_table, json_value, kind_of
+from harness.review.blind_keys import KEY_COLUMN
 from harness.review.export import JUDGE_PREFIX, RESERVED, SCORE_PREFIX
 
 _IGNORED = RESERVED | {"annotation_id", "created_at", "updated_at", "lead_time", "id"}
@@ -46,6 +47,8 @@ class Entry:
     """For a pair: `AB`, or `BA` when response A as shown was the other side's."""
     shown: str | None = None
     """The response the file says was labelled (its `response` column), where it has one."""
+    key: str | None = None
+    """For a pair of a blind export: its `pair_key`, which stands for `versus` and `order`."""
 
     @property
     def label(self) -> str:
@@ -146,7 +149,11 @@ def _flat_rows(
         if json_min and isinstance(who, int):
             who = _ls_annotator(who)
         who_text = str(who).strip() if who not in (None, "") else annotator
-        versus, order = _pair(row, unescape)
+        try:
+            versus, order, key = _pair(row, unescape)
+        except ValueError as exc:
+            parsed.problems.append(Problem(where, KEY_COLUMN, str(exc)))
+            continue
         shown = _shown(row, unescape)
         for name, raw in values.items():
             if json_min:
@@ -160,7 +167,7 @@ def _flat_rows(
                 continue
             raw = unescape(raw) if isinstance(raw, str) else raw
             parsed.entries.append(
-                Entry(where, item_text, who_text, name, raw, name, versus, order, shown)
+                Entry(where, item_text, who_text, name, raw, name, versus, order, shown, key)
             )
 
 
@@ -175,14 +182,23 @@ def _shown(row: dict[str, Any], unescape: Callable[[str], str]) -> str | None:
     return unescape(value) if isinstance(value, str) else None
 
 
-def _pair(row: dict[str, Any], unescape: Callable[[str], str]) -> tuple[str | None, str]:
-    """The `versus` and `shown_order` of a pair's row (None, '' for a single response)."""
-    versus = row.get("versus")
-    order = row.get("shown_order")
-    return (
+def _pair(
+    row: dict[str, Any], unescape: Callable[[str], str]
+) -> tuple[str | None, str, str | None]:
+    """The `versus`, `shown_order` and blind `pair_key` of a pair's row (None, '', None for
+    a single response); ValueError for a pair's row with neither its sides nor its key."""
+    versus, order, key = (row.get(k) for k in ("versus", "shown_order", KEY_COLUMN))
+    sides = (
         unescape(str(versus)) if versus not in (None, "") else None,
         str(order).strip().upper() if order not in (None, "") else "",
+        unescape(str(key)).strip() if key not in (None, "") else None,
     )
+    if "response_a" in row and sides[0] is None and sides[2] is None:
+        raise ValueError(
+            "a pair's row without 'versus' and 'shown_order', or the 'pair_key' of a blind "
+            "export: which response was this run's is unknown; keep the columns as exported"
+        )
+    return sides
 
 
 def _read_csv(path: Path, only: Sequence[str], annotator: str | None, parsed: Parsed) -> None:
@@ -334,10 +350,15 @@ def _ls_task(
         parsed.problems.append(Problem(where, "item_id", f"expected text, got {kind_of(item_id)}"))
         return
     item_text = None if item_id in (None, "") else str(item_id)
-    versus, order = _pair(data, _as_written)
-    shown = _shown(data, _as_written)
     if not annotations:
         parsed.skipped += 1
+        return
+    try:
+        versus, order, key = _pair(data, _as_written)
+    except ValueError as exc:
+        parsed.problems.append(Problem(where, KEY_COLUMN, str(exc)))
+        return
+    shown = _shown(data, _as_written)
     for a, annotation in enumerate(annotations, start=1):
         at = f"{where}, annotation {a}"
         if not _ls_part(annotation, dict, at, "annotations", parsed):
@@ -360,7 +381,9 @@ def _ls_task(
             except ValueError as exc:
                 parsed.problems.append(Problem(at, name or "-", str(exc)))
                 continue
-            parsed.entries.append(Entry(at, item_text, who, name, raw, name, versus, order, shown))
+            parsed.entries.append(
+                Entry(at, item_text, who, name, raw, name, versus, order, shown, key)
+            )
 
 
 def read_entries(

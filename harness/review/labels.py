@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.errors import ConfigError, DataError
+from harness.review.blind_keys import KEY_COLUMN, load_keys
 from harness.review.export import PAIR_SCALE, label_name_problem
 from harness.review.human_scores import write_human_scores
 from harness.review.label_files import Parsed, Problem, read_entries
@@ -172,6 +173,30 @@ def _refuse_bad_names(parsed: Parsed) -> None:
     parsed.entries = kept
 
 
+def _sides_from_keys(store: Store, run_id: str, parsed: Parsed) -> None:
+    """A blind pair row's sides from its `pair_key`, as the export recorded them; a key
+    this database does not hold, or one of another item, is a problem."""
+    if not any(e.key for e in parsed.entries):
+        return
+    keys = load_keys(store, run_id)
+    kept = []
+    for e in parsed.entries:
+        found = keys.get(e.key) if e.key else None
+        if e.key and found is None:
+            message = (
+                f"unknown key '{e.key}': no blind export of run {run_id} in this database "
+                "wrote it; import the file into the database it was exported from"
+            )
+            parsed.problems.append(Problem(e.row, KEY_COLUMN, message))
+        elif found is not None and found.item_id != e.item_id:
+            message = f"'{e.item_id}' is not the item of key '{e.key}' ('{found.item_id}')"
+            parsed.problems.append(Problem(e.row, "item_id", message))
+        else:
+            sides = {"versus": found.versus, "order": found.shown_order} if found else {}
+            kept.append(replace(e, **sides))
+    parsed.entries = kept
+
+
 def _unswap(scale: Scale, value: float | None, text: str) -> tuple[float | None, str]:
     """A preference given with B's response shown first, back to this run's side."""
     other = {"a": "b", "b": "a"}.get(text.lower())
@@ -222,6 +247,7 @@ def import_labels(
     run_id = str(store.get_run(ref)["id"])
     parsed = read_entries(path, annotator=annotator, only=only, fmt=fmt)
     _refuse_bad_names(parsed)
+    _sides_from_keys(store, run_id, parsed)
     given = scales or {}
     resolved: dict[str, Scale] = {}
     for e in parsed.entries:

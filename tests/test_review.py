@@ -226,6 +226,8 @@ def test_disagreement_between_metrics_and_between_judges(run_db: tuple[Path, str
         assert metrics.item_ids[0] == "q3"
         assert metrics.why["q3"]["disagreement"] == pytest.approx(2 / 5.5, abs=1e-6)
         assert all(metrics.why[i]["disagreement"] == 0 for i in metrics.item_ids[1:])
+        tied = metrics.why[metrics.item_ids[1]]["between"]  # not "exact_match vs exact_match"
+        assert tied == "none (exact_match/exact_match = token_f1/token_f1)", tied
     finally:
         store.close()
     verdicts = []

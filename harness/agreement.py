@@ -7,7 +7,8 @@ Conventions, the same in every function:
   (`ratings_matrix` builds them from `{rater: {item: value}}`).
 - A missing rating is `None` or a float NaN. Paired statistics drop items where either
   value is missing; Krippendorff's alpha uses every item with at least two ratings;
-  Fleiss' kappa uses the items that every rater rated.
+  Fleiss' kappa uses the items that every rater rated. `bootstrap_ci` resamples those
+  items alone, so the other rows change neither the value nor its interval.
 - An undefined value (no variation, too few items) is `nan`, never a made-up 0 or 1.
 
 Every statistic is computed from per-item sufficient statistics weighted by how often
@@ -158,9 +159,18 @@ def bootstrap_ci(
     keyword options, e.g. `bootstrap_ci(cohen_kappa, a, b, weights="quadratic")`.
     `clusters` (one per row) resamples groups of rows together, e.g. the responses of one
     item, which are not independent of each other. The same seed gives the same interval.
-    Resamples where the statistic is undefined are left out; with none left, the interval
-    is None. Any other function of the same shape works too, through a slower loop.
+    Only the rows the statistic uses are resampled (pairs with both ratings, alpha's units
+    with two, Fleiss' complete rows), so the interval describes the items of the value and
+    `n`: rows it cannot use change nothing. Resamples where the statistic is undefined are
+    left out; with none left, the interval is None. Any other function of the same shape
+    works too, through a slower loop (over every row).
     """
+    if clusters is not None and data and len(clusters) != len(data[0]):
+        raise ValueError(f"{len(clusters)} clusters for {len(data[0])} rows")
+    used = _used_rows(statistic, data)
+    if used is not None:
+        data = tuple([column[i] for i in used] for column in data)
+        clusters = None if clusters is None else [clusters[i] for i in used]
     batched, n_info = _prepare(statistic, data, options)
     n_items = len(data[0]) if data else 0
     if n_items == 0 or n_info == 0:
@@ -168,10 +178,7 @@ def bootstrap_ci(
     point = float(batched(Draws.identity(n_items))[0])
     value = None if math.isnan(point) else point
     codes, n_clusters = _cluster_codes(clusters, n_items)
-    informative = n_info
-    if codes is not None:  # clusters that carry information: one alone only repeats
-        rows = _informative_rows(data, complete=statistic is fleiss_kappa)
-        informative = int(np.unique(codes[rows]).size)
+    informative = n_info if codes is None else n_clusters  # one alone only repeats
     if n_resamples <= 0 or n_info < 2 or informative < 2:  # resampling would only repeat
         return Estimate(value, None, None, n_info, confidence)
     draws = (
@@ -188,17 +195,17 @@ def bootstrap_ci(
     return Estimate(value, float(low), float(high), n_info, confidence)
 
 
-def _informative_rows(data: Sequence[Any], *, complete: bool = False) -> np.ndarray:
-    """Rows with something to compare: both ratings of a pair, or two ratings of a row of
-    raters (every rating of it when `complete`, as Fleiss' kappa needs; other statistics:
-    every row)."""
-    if len(data) == 2:
-        return np.array([not (is_missing(x) or is_missing(y)) for x, y in zip(*data, strict=True)])
-    if len(data) == 1:
+def _used_rows(statistic: Callable[..., float], data: Sequence[Any]) -> list[int] | None:
+    """The rows a statistic of this module uses: pairs with both ratings, rows of raters
+    with two ratings (alpha) or with every rating (Fleiss' kappa); None for any other
+    function, which is given every row."""
+    if statistic not in _PREPARERS or not data:
+        return None
+    if statistic is krippendorff_alpha or statistic is fleiss_kappa:
+        needed = [len(row) if statistic is fleiss_kappa else 2 for row in data[0]]
         given = [sum(not is_missing(v) for v in row) for row in data[0]]
-        needed = [len(row) if complete else 2 for row in data[0]]
-        return np.array(given) >= np.array(needed)
-    return np.ones(len(data[0]), dtype=bool)
+        return [i for i, (g, n) in enumerate(zip(given, needed, strict=True)) if g >= max(n, 1)]
+    return [int(i) for i in _pairs(*data)[0]]
 
 
 def _cluster_codes(

@@ -201,16 +201,70 @@ def test_bootstrap_resamples_match_a_plain_loop() -> None:
     ys = (xs + rng.normal(size=80)).tolist()
     # 80 distinct values on each side: the per-item paths, not the joint tables
     cases += [(A.spearman, (xs.tolist(), ys), {}), (A.kendall, (xs.tolist(), ys), {})]
+    # with ratings missing, the rows the statistic uses are resampled: the plain loop
+    # (over every row it is given) gets those rows alone, and draws the same
+    holes = [None if i % 4 == 0 else x for i, x in enumerate(a)]
+    sparse = [[x, None, y if i % 3 else None] for i, (x, y) in enumerate(zip(a, b, strict=True))]
+    cases += [
+        (A.cohen_kappa, (holes, b), {"weights": "quadratic"}),
+        (A.exact_agreement, (holes, b), {}),
+        (A.spearman, (a, [None if i % 7 == 0 else y for i, y in enumerate(b)]), {}),
+        (A.krippendorff_alpha, (sparse,), {"level": "ordinal"}),
+        (A.fleiss_kappa, (rows,), {}),
+    ]
     for statistic, data, options in cases:
         fast = A.bootstrap_ci(statistic, *data, n_resamples=60, seed=1, **options)
 
         def plain(*columns: list[object], _s=statistic, _o=options) -> float:
             return _s(*columns, **_o)
 
-        slow = A.bootstrap_ci(plain, *data, n_resamples=60, seed=1)
+        slow = A.bootstrap_ci(plain, *_used(statistic, data), n_resamples=60, seed=1)
+        assert fast.n == len(_used(statistic, data)[0])
         assert fast.value == pytest.approx(slow.value)
         assert fast.low == pytest.approx(slow.low), statistic.__name__
         assert fast.high == pytest.approx(slow.high), statistic.__name__
+
+
+def _used(statistic: object, data: tuple[list, ...]) -> tuple[list, ...]:
+    """The rows a statistic can use, picked by hand: both ratings of a pair; two ratings of
+    a unit (alpha); every rating of a row (Fleiss)."""
+    if statistic is A.krippendorff_alpha or statistic is A.fleiss_kappa:
+        least = 2 if statistic is A.krippendorff_alpha else len(data[0][0])
+        return ([row for row in data[0] if sum(v is not None for v in row) >= least],)
+    both = [i for i, pair in enumerate(zip(*data, strict=True)) if None not in pair]
+    return tuple([column[i] for i in both] for column in data)
+
+
+def test_rows_a_statistic_cannot_use_leave_its_interval_as_it_was() -> None:
+    """Ten items both annotators rated, then 90 only one of them rated: the value, n and
+    the interval stay those of the ten (it used to widen as such rows were added)."""
+    a, b = _ordinal_pair(11, 10)
+    alone = [(x, None) for x in _ordinal_pair(12, 90)[0]]
+    padded_a, padded_b = [*a, *(x for x, _ in alone)], [*b, *(y for _, y in alone)]
+    for statistic, options in (
+        (A.exact_agreement, {}),
+        (A.cohen_kappa, {"weights": "quadratic", "labels": [1, 2, 3, 4, 5]}),
+        (A.spearman, {}),
+        (A.kendall, {}),
+    ):
+        shared = A.bootstrap_ci(statistic, a, b, **options)
+        assert A.bootstrap_ci(statistic, padded_a, padded_b, **options) == shared
+        assert A.bootstrap_ci(statistic, padded_b, padded_a, **options) == A.bootstrap_ci(
+            statistic, b, a, **options
+        )
+    rows = [[x, y, None] for x, y in zip(a, b, strict=True)]
+    singles = [[x, None, None] for x, _ in alone]
+    for level in ("nominal", "ordinal", "interval"):
+        alpha = A.bootstrap_ci(A.krippendorff_alpha, rows, level=level)
+        assert A.bootstrap_ci(A.krippendorff_alpha, rows + singles, level=level) == alpha
+    complete = [[x, y] for x, y in zip(a, b, strict=True)]
+    fleiss = A.bootstrap_ci(A.fleiss_kappa, complete)
+    assert A.bootstrap_ci(A.fleiss_kappa, complete + [[x, None] for x, _ in alone]) == fleiss
+    # clustered: the items of the unused rows are no clusters to draw
+    items = [f"i{k}" for k in range(100)]
+    kappa = A.bootstrap_ci(A.cohen_kappa, a + a, b + b, clusters=items[:10] * 2)
+    again = A.bootstrap_ci(A.cohen_kappa, padded_a + a, padded_b + b, clusters=items + items[:10])
+    assert again == kappa
 
 
 def test_bootstrap_ci_of_undefined_statistic() -> None:

@@ -226,6 +226,8 @@ def test_disagreement_between_metrics_and_between_judges(run_db: tuple[Path, str
         assert metrics.item_ids[0] == "q3"
         assert metrics.why["q3"]["disagreement"] == pytest.approx(2 / 5.5, abs=1e-6)
         assert all(metrics.why[i]["disagreement"] == 0 for i in metrics.item_ids[1:])
+        tied = metrics.why[metrics.item_ids[1]]["between"]  # not "exact_match vs exact_match"
+        assert tied == "none (exact_match/exact_match = token_f1/token_f1)", tied
     finally:
         store.close()
     verdicts = []
@@ -591,7 +593,11 @@ def test_pairs_export_both_responses_and_come_back_unswapped(
     )
     assert code == 0, text
     shown = read_csv(blind)
-    assert {r["shown_order"] for r in shown} == {"AB", "BA"}
+    assert "versus" not in shown[0] and "shown_order" not in shown[0]  # they name the runs
+    conn = sqlite3.connect(db_path)
+    orders = dict(conn.execute("SELECT key, shown_order FROM review_keys").fetchall())
+    conn.close()
+    assert {orders[r["pair_key"]] for r in shown} == {"AB", "BA"}
     filled = []
     for row in shown:
         i = int(row["item_id"][1:])

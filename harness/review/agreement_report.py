@@ -125,6 +125,8 @@ def human_agreement(
         use_text = level == "nominal"
         ratings: dict[str, dict[str, Any]] = defaultdict(dict)
         for item, who, value, text, _ in entries:
+            if use_text and scale.kind == "free" and value is not None:
+                text = scale.parse(value)[1]  # a number's text as imports now write it
             ratings[who][item] = text if use_text else value
         domain: list[Any] | None = None
         if scale.kind == "ordinal":

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from harness.errors import ConfigError
 from harness.files import check_target, write_files
-from harness.review import label_studio, source
+from harness.review import blind_keys, label_studio, source
 from harness.review.sample import Selection, select
 from harness.review.scale import Scale, parse_spec, resolve
 from harness.store.db import Store
@@ -38,6 +38,7 @@ RESERVED = frozenset(
         "response_b",
         "versus",
         "shown_order",
+        blind_keys.KEY_COLUMN,
         "metadata",
         "scores",
         "judges",
@@ -97,23 +98,36 @@ def label_names(
     judged = source.judged_rubrics(store, run_id, versus.key if versus else None)
     names = list(dict.fromkeys(given)) or judged or [default]
     for name in names:
-        taken = name in RESERVED or name.startswith((SCORE_PREFIX, JUDGE_PREFIX))
-        if taken or not name.strip() or "@" in name:
+        problem = label_name_problem(name)
+        if problem:
             raise ConfigError(
-                f"label name '{name}' is taken by an export column or holds '@'; choose another "
-                f"(taken: {', '.join(sorted(RESERVED))})"
+                f"{problem}; choose another (taken: {', '.join(sorted(RESERVED))}, "
+                f"{SCORE_PREFIX}*, {JUDGE_PREFIX}*)"
             )
     return names
+
+
+def label_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a label (None if it can): empty, an export column's, or
+    holding '@', which marks a pair's label (`NAME@VERSUS`)."""
+    if not name.strip():
+        return "a label name cannot be empty"
+    if name in RESERVED or name.startswith((SCORE_PREFIX, JUDGE_PREFIX)):
+        return f"label name '{name}' is taken by an export column"
+    if "@" in name:
+        return f"label name '{name}' holds '@', which marks a pair's label (NAME@VERSUS)"
+    return None
 
 
 def label_scales(
     names: Sequence[str],
     options: dict[str, Scale],
-    pairs: bool,
+    versus: str | None = None,
     stored: dict[str, str] | None = None,
 ) -> dict[str, Scale]:
     """Each label's scale: --scale, else the scale its labels of this run were imported on
-    (`stored`), else a pair's A,B,tie or the rubric's (never a pointwise rubric's for pairs)."""
+    (`stored`, where a pair's label against `versus` is `NAME@VERSUS`), else a pair's
+    A,B,tie or the rubric's (never a pointwise label's or rubric's scale for pairs)."""
     unknown = sorted(set(options) - set(names))
     if unknown:
         raise ConfigError(
@@ -122,9 +136,10 @@ def label_scales(
         )
     scales = {}
     for name in names:
-        if name not in options and stored and stored.get(name):
-            scales[name] = parse_spec(stored[name], f"labels of '{name}' already imported")
-        elif pairs:
+        key = f"{name}@{versus}" if versus else name
+        if name not in options and stored and stored.get(key):
+            scales[name] = parse_spec(stored[key], f"labels of '{key}' already imported")
+        elif versus:
             scales[name] = options.get(name, PAIR_SCALE)
         else:
             scales[name] = resolve(name, options)
@@ -165,7 +180,8 @@ def build_rows(
     """One dict per chosen item: the reviewer's view plus empty label fields.
 
     For pairs, `response_a` and `response_b` are the two responses as shown; `shown_order`
-    is `AB` when A is this run's (always, unless blind: then a seeded coin decides).
+    is `AB` when A is this run's (always, unless blind: then a seeded coin decides, and
+    `export_run` replaces `versus` and `shown_order` by a key before anything is written).
     """
     ids = selection.item_ids
     scores: dict[str, dict[str, float | None]] = {}
@@ -206,8 +222,10 @@ def build_rows(
             )
         row["metadata"] = item.metadata
         if blind:  # a dataset column holding a response (replay:FIELD) would name its run
-            shown = {item.response, item.response_b} - {None}
-            row["metadata"] = {k: v for k, v in item.metadata.items() if v not in shown}
+            shown = {r for r in (item.response, item.response_b) if r is not None}
+            row["metadata"] = {
+                k: v for k, v in item.metadata.items() if not _holds_response(v, shown)
+            }
         why = selection.why.get(item.item_id, {})
         if "stratum" in why:
             row["stratum"] = why["stratum"]
@@ -224,6 +242,16 @@ def build_rows(
     if blind:
         random.Random(f"blind:{seed}").shuffle(rows)
     return rows
+
+
+def _holds_response(value: Any, shown: set[str]) -> bool:
+    """Whether a metadata value is a shown response as `replay:FIELD` reads one: the text,
+    a number's digits, or a list of them (one per sample)."""
+    if isinstance(value, list):
+        return any(_holds_response(v, shown) for v in value)
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value) in shown
+    return False
 
 
 def _fmt(value: Any) -> str:
@@ -250,8 +278,9 @@ def write_csv(rows: Sequence[dict[str, Any]], labels: Sequence[str], handle: Tex
     if any("stratum" in r for r in rows):
         columns.append("stratum")
     columns += ["input", "context", "references" if many else "reference"]
-    if rows and "versus" in rows[0]:
-        columns += ["response_a", "response_b", "versus", "shown_order"]
+    if rows and "response_a" in rows[0]:
+        columns += ["response_a", "response_b"]
+        columns += ["versus", "shown_order"] if "versus" in rows[0] else [blind_keys.KEY_COLUMN]
     else:
         columns.append("response")
     columns.append("metadata")
@@ -276,6 +305,7 @@ def write_csv(rows: Sequence[dict[str, Any]], labels: Sequence[str], handle: Tex
             "response_b": _cell(r.get("response_b")),
             "versus": _cell(r.get("versus")),
             "shown_order": r.get("shown_order", ""),
+            blind_keys.KEY_COLUMN: r.get(blind_keys.KEY_COLUMN, ""),
             "metadata": json.dumps(r["metadata"], ensure_ascii=False) if r["metadata"] else "",
             "selected_because": _cell(r.get("selected_because")),
         }
@@ -295,7 +325,8 @@ def export_run(store: Store, ref: str, out: Path, options: ExportOptions) -> Exp
     run_id = str(store.get_run(ref)["id"])
     versus = source.resolve_versus(store, run_id, options.versus) if options.versus else None
     labels = label_names(store, run_id, options.labels, versus)
-    scales = label_scales(labels, options.scales, versus is not None, stored_scales(store, run_id))
+    other = versus.key if versus else None
+    scales = label_scales(labels, options.scales, other, stored_scales(store, run_id))
     targets_paths = [out]
     if options.format == "label-studio":
         targets_paths.append(out.with_suffix(".xml"))  # the labeling config, beside it
@@ -322,6 +353,12 @@ def export_run(store: Store, ref: str, out: Path, options: ExportOptions) -> Exp
     rows = build_rows(
         store, run_id, selection, labels, blind=options.blind, seed=options.seed, versus=versus
     )
+    keys = blind_keys.hide_sides(rows) if options.blind and versus else []
+    if keys:
+        selection.notes.append(
+            f"each pair's order is kept in {store.path} (table review_keys), not in the file: "
+            "import the labels into this database"
+        )
     if options.format == "csv":
         targets = [(out, lambda h: write_csv(rows, labels, h))]
     elif options.format == "jsonl":
@@ -333,5 +370,10 @@ def export_run(store: Store, ref: str, out: Path, options: ExportOptions) -> Exp
             (out, lambda h: h.write(json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")),
             (targets_paths[1], lambda h: h.write(config)),
         ]
-    paths = write_files(targets, force=options.force)
+    if not keys:  # the database is only read
+        paths = write_files(targets, force=options.force)
+    else:
+        with store.transaction() as conn:  # keys and files together: a failed write keeps none
+            blind_keys.store_keys(conn, run_id, keys)
+            paths = write_files(targets, force=options.force)
     return ExportResult(paths, len(rows), labels, selection)

@@ -12,7 +12,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
+from harness.review.blind_keys import KEY_COLUMN
 from harness.review.scale import Scale
+
+PAIR_FIELDS = ("versus", "shown_order", KEY_COLUMN)
+"""What a pair's task says of its sides: the other side and the order, or a blind key."""
 
 
 def _fmt(value: Any) -> str:
@@ -29,7 +33,7 @@ def tasks(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "context": r["context"],
             "reference": "\n---\n".join(r["references"]),
         }
-        for key in ("response", "response_a", "response_b", "versus", "shown_order", "stratum"):
+        for key in ("response", "response_a", "response_b", *PAIR_FIELDS, "stratum"):
             if key in r:
                 data[key] = r[key] or ""
         if "scores" in r:

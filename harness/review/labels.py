@@ -1,71 +1,28 @@
 """Import human labels: read a filled export, validate all of it, then store it in one go.
 
-Accepted files:
-
-- CSV or JSON lines with `item_id`, `annotator` and one column per label (the other
-  export columns are ignored; an empty cell is no label);
-- Label Studio's JSON export (tasks with `data.item_id` and `annotations`; cancelled
-  annotations are skipped; the annotator is the user's email, else `label-studio:ID`),
-  or its JSON-MIN export (flat rows, read like JSON lines).
-
-Every problem in the file (unknown id, value off the scale, missing annotator, duplicate,
-label already stored) is reported with its row and field, and nothing is written unless
-there is none. The labels and the `human` scores they imply are written in one transaction.
+The file is read by `label_files` (CSV, JSON lines, Label Studio JSON or JSON-MIN). Every
+problem in it (unknown id, value off the scale, missing annotator, duplicate, label already
+stored) is reported with its row and field, and nothing is written unless there is none.
+The labels and the `human` scores they imply are written in one transaction.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from harness.errors import ConfigError, DataError
-from harness.records import JsonValueError, csv_table, json_value, kind_of
-from harness.review.export import JUDGE_PREFIX, PAIR_SCALE, RESERVED, SCORE_PREFIX
+from harness.review.blind_keys import KEY_COLUMN, load_keys
+from harness.review.export import PAIR_SCALE, label_name_problem
 from harness.review.human_scores import write_human_scores
+from harness.review.label_files import Parsed, Problem, read_entries
 from harness.review.scale import Scale, resolve
 from harness.store.db import Store, now
 
 MAX_SHOWN = 20
 """Problems listed in one error; the rest are counted."""
-_IGNORED = RESERVED | {"annotation_id", "created_at", "updated_at", "lead_time", "id"}
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One label value as read from the file, before validation."""
-
-    row: str
-    """Where it is: `row 3`, `line 4`, `task 2 (id 17), annotation 1`."""
-    item_id: str | None
-    annotator: str | None
-    name: str
-    raw: Any
-    field: str
-    versus: str | None = None
-    """For a pair: the other side (run id or `sample:K`), from the export's `versus`."""
-    order: str = ""
-    """For a pair: `AB`, or `BA` when response A as shown was the other side's."""
-    shown: str | None = None
-    """The response the file says was labelled (its `response` column), where it has one."""
-
-    @property
-    def label(self) -> str:
-        """The stored label name: a pair's label carries its other side, `NAME@VERSUS`."""
-        return f"{self.name}@{self.versus}" if self.versus else self.name
-
-
-@dataclass
-class Problem:
-    row: str
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.row}, field '{self.field}': {self.message}"
 
 
 @dataclass
@@ -83,288 +40,6 @@ class ImportResult:
     human_scores: int = 0
 
 
-@dataclass
-class _Parsed:
-    entries: list[Entry] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    skipped: int = 0
-
-
-def detect_format(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return "csv"
-    if suffix in (".jsonl", ".ndjson"):
-        return "jsonl"
-    if suffix == ".json":
-        return "json"
-    raise ConfigError(
-        f"{path}: cannot tell the format from '{suffix}'; name it .csv, .jsonl or .json"
-    )
-
-
-def _unescape(text: str) -> str:
-    """Undo the CSV export's spreadsheet-formula guard: the quote it put before a text
-    starting with = + - @, a tab, a carriage return or a quote."""
-    if len(text) > 1 and text[0] == "'" and text[1] in "=+-@\t\r'":
-        return text[1:]
-    return text
-
-
-def _as_written(text: str) -> str:
-    """JSON files are exported without the guard: every text is read as written."""
-    return text
-
-
-def _label_columns(columns: Sequence[str], only: Sequence[str]) -> list[str]:
-    if only:
-        return list(only)
-    return [
-        c
-        for c in columns
-        if c not in _IGNORED and not c.startswith((SCORE_PREFIX, JUDGE_PREFIX)) and c.strip()
-    ]
-
-
-def _flat_rows(
-    rows: Iterator[tuple[str, dict[str, Any]]],
-    columns: Sequence[str] | None,
-    only: Sequence[str],
-    annotator: str | None,
-    parsed: _Parsed,
-    unescape: Callable[[str], str] = _as_written,
-) -> None:
-    """Rows of `item_id`, `annotator` and label columns (CSV, JSON lines, JSON-MIN)."""
-    fixed = _label_columns(columns, only) if columns is not None else None
-    for where, row in rows:
-        names = fixed if fixed is not None else _label_columns(list(row), only)
-        values: dict[str, Any] = {}
-        nested = row.get("labels")
-        if isinstance(nested, dict):
-            values.update(nested)
-        values.update({n: row[n] for n in names if n in row and n != "labels"})
-        values = {k: v for k, v in values.items() if v is not None and str(v).strip() != ""}
-        if not values:
-            parsed.skipped += 1
-            continue
-        item_id, who = row.get("item_id"), row.get("annotator")
-        wrong = [(k, v) for k, v in (("item_id", item_id), ("annotator", who)) if _not_scalar(v)]
-        if wrong:
-            name, value = wrong[0]
-            parsed.problems.append(Problem(where, name, f"expected text, got {kind_of(value)}"))
-            continue
-        item_text = unescape(str(item_id)) if item_id not in (None, "") else None
-        who_text = str(who).strip() if who not in (None, "") else annotator
-        versus, order = _pair(row, unescape)
-        shown = _shown(row, unescape)
-        for name, raw in values.items():
-            if isinstance(raw, dict | list):
-                parsed.problems.append(Problem(where, name, "a label must be a single value"))
-                continue
-            raw = unescape(raw) if isinstance(raw, str) else raw
-            parsed.entries.append(
-                Entry(where, item_text, who_text, name, raw, name, versus, order, shown)
-            )
-
-
-def _not_scalar(value: Any) -> bool:
-    """An id or annotator that is no single text or number (an object, a list, true/false)."""
-    return isinstance(value, dict | list | bool)
-
-
-def _shown(row: dict[str, Any], unescape: Callable[[str], str]) -> str | None:
-    """The exported `response` cell, as the export wrote it (None where there is none)."""
-    value = row.get("response")
-    return unescape(value) if isinstance(value, str) else None
-
-
-def _pair(row: dict[str, Any], unescape: Callable[[str], str]) -> tuple[str | None, str]:
-    """The `versus` and `shown_order` of a pair's row (None, '' for a single response)."""
-    versus = row.get("versus")
-    order = row.get("shown_order")
-    return (
-        unescape(str(versus)) if versus not in (None, "") else None,
-        str(order).strip().upper() if order not in (None, "") else "",
-    )
-
-
-def _read_csv(path: Path, only: Sequence[str], annotator: str | None, parsed: _Parsed) -> None:
-    """A CSV export: its records are checked as the dataset reader checks them (as many
-    cells as the header, every quote closed), rows counted as a spreadsheet shows them."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        raw, records = csv_table(handle, str(path), first_row=2)
-        if not raw:
-            raise DataError("the file is empty", path=str(path))
-        header = [h.strip() for h in raw]
-        repeated = sorted({h for h in header if header.count(h) > 1})
-        if repeated:
-            raise DataError(f"columns appear twice: {', '.join(repeated)}", path=str(path), row=1)
-        _check_columns(path, header, only)
-
-        def rows() -> Iterator[tuple[str, dict[str, Any]]]:
-            for number, record in records:
-                if any(cell.strip() for cell in record):
-                    yield f"row {number}", dict(zip(header, record, strict=True))
-
-        _flat_rows(rows(), header, only, annotator, parsed, _unescape)
-
-
-def _check_columns(path: Path, columns: Sequence[str], only: Sequence[str]) -> None:
-    if "item_id" not in columns:
-        raise DataError(
-            f"no 'item_id' column (columns: {', '.join(columns)}); "
-            "labels need the id the export wrote",
-            path=str(path),
-        )
-    missing = [name for name in only if name not in columns]
-    if missing:
-        raise DataError(f"no column {', '.join(missing)} for --label", path=str(path))
-
-
-def _read_jsonl(path: Path, only: Sequence[str], annotator: str | None, parsed: _Parsed) -> None:
-    def rows() -> Iterator[tuple[str, dict[str, Any]]]:
-        with path.open(encoding="utf-8-sig") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json_value(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"not JSON: {exc.msg}", path=str(path), row=number) from exc
-                except JsonValueError as exc:
-                    raise DataError(
-                        exc.detail, path=str(path), row=number, field=exc.field
-                    ) from exc
-                if not isinstance(row, dict):
-                    raise DataError("each line must be a JSON object", path=str(path), row=number)
-                yield f"line {number}", row
-
-    _flat_rows(rows(), None, only, annotator, parsed)
-
-
-def _ls_annotator(completed_by: Any) -> str | None:
-    if isinstance(completed_by, dict):
-        email = completed_by.get("email")
-        if email and isinstance(email, str):
-            return email
-        completed_by = completed_by.get("id")
-    if completed_by is None or _not_scalar(completed_by):
-        return None
-    return f"label-studio:{completed_by}"
-
-
-def _ls_value(result: dict[str, Any]) -> Any:
-    value = result.get("value") or {}
-    if not isinstance(value, dict):
-        raise ValueError(f"'value' should be an object, got {kind_of(value)}")
-    for key in ("choices", "rating", "number", "text", "textarea"):
-        if key in value:
-            found = value[key]
-            if isinstance(found, list):
-                if len(found) != 1:
-                    raise ValueError(f"{key} holds {len(found)} values; a label takes one")
-                found = found[0]
-            if isinstance(found, dict | list):
-                raise ValueError(f"{key} holds {kind_of(found)}; a label is a single value")
-            return found
-    raise ValueError(
-        f"result of type '{result.get('type')}' carries no choice, rating, number or text"
-    )
-
-
-def _ls_part(value: Any, kind: type, where: str, name: str, parsed: _Parsed) -> bool:
-    """Whether a part of a Label Studio task has the JSON kind its export gives it (a
-    problem is noted where it has not)."""
-    if isinstance(value, kind):
-        return True
-    expected = "an object" if kind is dict else "a list"
-    parsed.problems.append(Problem(where, name, f"expected {expected}, got {kind_of(value)}"))
-    return False
-
-
-def _read_json(path: Path, only: Sequence[str], annotator: str | None, parsed: _Parsed) -> None:
-    try:
-        data = json_value(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"not JSON: {exc.msg} (line {exc.lineno})", path=str(path)) from exc
-    except JsonValueError as exc:
-        raise DataError(str(exc), path=str(path)) from exc
-    if isinstance(data, dict):
-        data = [data]
-    if not isinstance(data, list) or not all(isinstance(t, dict) for t in data):
-        raise DataError("expected a Label Studio export: a JSON list of tasks", path=str(path))
-    if data and not any("data" in t or "annotations" in t for t in data):
-        _flat_rows(
-            ((f"entry {i}", row) for i, row in enumerate(data, 1)), None, only, annotator, parsed
-        )
-        return
-    for t, task in enumerate(data, start=1):
-        where = f"task {t}" + (f" (id {task['id']})" if "id" in task else "")
-        _ls_task(task, where, only, annotator, parsed)
-
-
-def _ls_task(
-    task: dict[str, Any], where: str, only: Sequence[str], annotator: str | None, parsed: _Parsed
-) -> None:
-    """The labels of one Label Studio task: one entry per result of each annotation."""
-    data = task.get("data") or {}
-    annotations = task.get("annotations") or []
-    if not _ls_part(data, dict, where, "data", parsed):
-        return
-    if not _ls_part(annotations, list, where, "annotations", parsed):
-        return
-    item_id = data.get("item_id")
-    if _not_scalar(item_id):
-        parsed.problems.append(Problem(where, "item_id", f"expected text, got {kind_of(item_id)}"))
-        return
-    item_text = None if item_id in (None, "") else str(item_id)
-    versus, order = _pair(data, _as_written)
-    shown = _shown(data, _as_written)
-    if not annotations:
-        parsed.skipped += 1
-    for a, annotation in enumerate(annotations, start=1):
-        at = f"{where}, annotation {a}"
-        if not _ls_part(annotation, dict, at, "annotations", parsed):
-            continue
-        if annotation.get("was_cancelled"):
-            continue
-        who = _ls_annotator(annotation.get("completed_by")) or annotator
-        results = annotation.get("result") or []
-        if not _ls_part(results, list, at, "result", parsed):
-            continue
-        for result in results:
-            if not _ls_part(result, dict, at, "result", parsed):
-                continue
-            name = result.get("from_name", "")
-            name = name if isinstance(name, str) else ""
-            if only and name not in only:
-                continue
-            try:
-                raw = _ls_value(result)
-            except ValueError as exc:
-                parsed.problems.append(Problem(at, name or "-", str(exc)))
-                continue
-            parsed.entries.append(Entry(at, item_text, who, name, raw, name, versus, order, shown))
-
-
-def read_entries(
-    path: Path, *, annotator: str | None = None, only: Sequence[str] = (), fmt: str | None = None
-) -> _Parsed:
-    """Every label value in the file, with the problems found while reading."""
-    if not path.is_file():
-        raise DataError("no such file", path=str(path))
-    parsed = _Parsed()
-    kind = fmt or detect_format(path)
-    reader = {"csv": _read_csv, "jsonl": _read_jsonl, "json": _read_json}.get(kind)
-    if reader is None:
-        raise ConfigError(f"--format '{kind}': choose csv, jsonl or json (Label Studio)")
-    try:
-        reader(path, only, annotator, parsed)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not UTF-8 text: {exc.reason}", path=str(path)) from exc
-    return parsed
-
-
 @dataclass(frozen=True)
 class _Valid:
     item_id: str
@@ -378,7 +53,7 @@ class _Valid:
 def _validate(
     store: Store,
     run_id: str,
-    parsed: _Parsed,
+    parsed: Parsed,
     scales: dict[str, Scale],
     replace: bool,
 ) -> tuple[list[_Valid], list[Problem]]:
@@ -485,6 +160,43 @@ def _validate(
     return valid, problems
 
 
+def _refuse_bad_names(parsed: Parsed) -> None:
+    """A value under a name no export could write (one holding '@', an export column's) is
+    a problem, not a label: `NAME@VERSUS` is how a pair's label is stored."""
+    kept = []
+    for e in parsed.entries:
+        problem = label_name_problem(e.name) if e.name else None
+        if problem:
+            parsed.problems.append(Problem(e.row, e.field, f"{problem}; rename it"))
+        else:
+            kept.append(e)
+    parsed.entries = kept
+
+
+def _sides_from_keys(store: Store, run_id: str, parsed: Parsed) -> None:
+    """A blind pair row's sides from its `pair_key`, as the export recorded them; a key
+    this database does not hold, or one of another item, is a problem."""
+    if not any(e.key for e in parsed.entries):
+        return
+    keys = load_keys(store, run_id)
+    kept = []
+    for e in parsed.entries:
+        found = keys.get(e.key) if e.key else None
+        if e.key and found is None:
+            message = (
+                f"unknown key '{e.key}': no blind export of run {run_id} in this database "
+                "wrote it; import the file into the database it was exported from"
+            )
+            parsed.problems.append(Problem(e.row, KEY_COLUMN, message))
+        elif found is not None and found.item_id != e.item_id:
+            message = f"'{e.item_id}' is not the item of key '{e.key}' ('{found.item_id}')"
+            parsed.problems.append(Problem(e.row, "item_id", message))
+        else:
+            sides = {"versus": found.versus, "order": found.shown_order} if found else {}
+            kept.append(replace(e, **sides))
+    parsed.entries = kept
+
+
 def _unswap(scale: Scale, value: float | None, text: str) -> tuple[float | None, str]:
     """A preference given with B's response shown first, back to this run's side."""
     other = {"a": "b", "b": "a"}.get(text.lower())
@@ -534,6 +246,8 @@ def import_labels(
     """Validate every label in `path` against run `ref`, then store all of them, or none."""
     run_id = str(store.get_run(ref)["id"])
     parsed = read_entries(path, annotator=annotator, only=only, fmt=fmt)
+    _refuse_bad_names(parsed)
+    _sides_from_keys(store, run_id, parsed)
     given = scales or {}
     resolved: dict[str, Scale] = {}
     for e in parsed.entries:

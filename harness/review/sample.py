@@ -272,9 +272,8 @@ def _disagreement(
             value = present[hi] - present[lo]
             if value > spread.get(item, -1.0):
                 spread[item] = value
-                between[item] = (
-                    f"{hi} vs {lo}" if group_name == "metrics" else f"{group_name}: {hi} vs {lo}"
-                )
+                pair = f"{hi} vs {lo}" if value > 0 else f"none ({' = '.join(present)})"
+                between[item] = pair if group_name == "metrics" else f"{group_name}: {pair}"
     ranked = sorted(
         (c for c in pool if c.item_id in spread), key=lambda c: (-spread[c.item_id], c.row)
     )

@@ -100,8 +100,8 @@ class Scale:
                 if alias is not None and category.lower() == text.lower():
                     return alias, _num(alias)
         number = _number(raw)
-        if self.kind == "free":
-            return number, text
+        if self.kind == "free":  # a number as one text, so "4" and "4.0" compare equal
+            return number, text if number is None else _num(number)
         if number is None:
             raise ValueError(
                 f"'{shown}' is not a number on the scale {self.describe()} ({self.source})"

@@ -250,3 +250,33 @@ def human_labels(db: Database) -> None:
         END
         """
     )
+
+
+@migrations(name="0004_review_keys")
+def review_keys(db: Database) -> None:
+    """The keys of blind pair exports: per exported row, an opaque key written in the file
+    and, here only, its item, the other side and the order the two responses were shown
+    in, so that import can swap a `BA` row back without the file telling the reviewer
+    which response is which run's. Deleting either run deletes the keys.
+    """
+    db.table("review_keys").create(
+        {
+            "key": str,
+            "run_id": str,
+            "item_id": str,
+            "versus": str,
+            "shown_order": str,
+            "created_at": str,
+        },
+        pk="key",
+        not_null={"run_id", "item_id", "versus", "shown_order", "created_at"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.execute(
+        """
+        CREATE TRIGGER review_keys_follow_runs AFTER DELETE ON runs
+        BEGIN
+            DELETE FROM review_keys WHERE run_id = OLD.id OR versus = OLD.id;
+        END
+        """
+    )

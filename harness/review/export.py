@@ -180,8 +180,9 @@ def build_rows(
     """One dict per chosen item: the reviewer's view plus empty label fields.
 
     For pairs, `response_a` and `response_b` are the two responses as shown; `shown_order`
-    is `AB` when A is this run's (always, unless blind: then a seeded coin decides, and
-    `export_run` replaces `versus` and `shown_order` by a key before anything is written).
+    is `AB` when A is this run's (always, unless blind: then a coin from the system's
+    random source decides, which no seed or item order can replay, and `export_run`
+    replaces `versus` and `shown_order` by a key before anything is written).
     """
     ids = selection.item_ids
     scores: dict[str, dict[str, float | None]] = {}
@@ -198,7 +199,7 @@ def build_rows(
         judges = _judge_means(
             source.verdicts(store, run_id, versus.key if versus else None), set(ids)
         )
-    coin = random.Random(f"pairs:{seed}")
+    coin = random.SystemRandom()
     rows = []
     for item in source.review_items(store, run_id, ids, versus):
         row: dict[str, Any] = {

@@ -27,7 +27,16 @@ from typing import Any, Literal
 
 import numpy as np
 
-from harness._draws import Draws, Groups, cluster_codes, clustered, divide, resamples
+from harness._draws import (
+    Draws,
+    Groups,
+    cluster_codes,
+    clustered,
+    divide,
+    jackknife,
+    resamples,
+)
+from harness.stats import bca_interval
 
 Rating = Any
 """A rating: a number, a label (str/bool), or None / NaN for missing."""
@@ -153,7 +162,8 @@ def bootstrap_ci(
     clusters: Sequence[Hashable] | None = None,
     **options: Any,
 ) -> Estimate:
-    """The statistic with a percentile bootstrap interval, resampling items.
+    """The statistic with a BCa bootstrap interval (`harness.stats.bca_interval`),
+    resampling items.
 
     `data` are the statistic's item-aligned arguments (`a, b` or `rows`); `options` its
     keyword options, e.g. `bootstrap_ci(cohen_kappa, a, b, weights="quadratic")`.
@@ -188,11 +198,12 @@ def bootstrap_ci(
     )
     samples = np.concatenate([batched(d) for d in draws])
     samples = samples[~np.isnan(samples)]
-    if samples.size == 0:
+    if samples.size == 0 or value is None:
         return Estimate(value, None, None, n_info, confidence)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(samples, [tail, 100 - tail])
-    return Estimate(value, float(low), float(high), n_info, confidence)
+    left_out = np.concatenate([batched(d) for d in jackknife(n_items, codes, n_clusters)])
+    left_out = left_out[~np.isnan(left_out)]
+    low, high = bca_interval(samples, value, left_out, confidence)
+    return Estimate(value, low, high, n_info, confidence)
 
 
 def _used_rows(statistic: Callable[..., float], data: Sequence[Any]) -> list[int] | None:

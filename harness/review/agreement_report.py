@@ -15,7 +15,7 @@ Per label name:
   the mean human label (Spearman, Kendall's tau-b), and Krippendorff's alpha with the
   judge added as one more rater next to alpha among the humans alone, on the same items.
 
-Every figure carries a 95% percentile bootstrap interval over items (`harness.agreement`).
+Every figure carries a 95% BCa bootstrap interval over items (`harness.agreement`).
 """
 
 from __future__ import annotations

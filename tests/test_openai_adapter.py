@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.server
 import re
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
@@ -16,6 +19,56 @@ from harness.mockserver import MockConfig, running_mock_server
 
 TRANSPORTS = ["aiohttp", "sdk"]
 T = TypeVar("T")
+Reply = tuple[int, str, dict[str, str]]
+"""A scripted reply: status, body, extra headers."""
+
+
+@contextlib.contextmanager
+def scripted_server(reply: Callable[[str], Reply]) -> Iterator[str]:
+    """A real loopback HTTP server for replies the mock server cannot give: it lists no
+    models and answers each chat request with `reply(its Authorization header)`. Yields
+    the base URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _send(self, status: int, text: str, headers: dict[str, str]) -> None:
+            data = text.encode()
+            self.send_response(status)
+            for name, value in {"Content-Type": "application/json", **headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._send(200, '{"data": []}', {})
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self._send(*reply(self.headers.get("Authorization", "")))
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def error_of(adapter: OpenAIAdapter) -> str:
+    """The error one chat request ends in (empty when it is answered)."""
+
+    async def call(a: OpenAIAdapter) -> str:
+        try:
+            await a.generate(ask("hello"))
+        except (RetryableError, PermanentError) as exc:
+            return str(exc)
+        return ""
+
+    return with_adapter(adapter, call)
 
 
 def adapter_for(base_url: str, transport: str, **options: Any) -> OpenAIAdapter:
@@ -303,50 +356,10 @@ def test_a_200_reply_echoing_the_key_never_stores_it(
 ) -> None:
     """Error texts from replies with status 200 (no choices, not JSON, no content) are
     cleaned of the key as those of 4xx/5xx replies are."""
-    import http.server
-    import threading
-
     key = "sk-SECRET-12345"
     monkeypatch.setenv("OPENAI_API_KEY", key)
-
-    class Echo(http.server.BaseHTTPRequestHandler):
-        def _reply(self, text: str) -> None:
-            data = text.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            self._reply('{"data": []}')
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self._reply(reply.replace("AUTH", self.headers.get("Authorization", "")))
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        adapter = adapter_for(f"http://127.0.0.1:{server.server_address[1]}/v1", transport)
-
-        async def call() -> str:
-            await adapter.start()
-            try:
-                await adapter.generate(ask("hello"))
-            except (RetryableError, PermanentError) as exc:
-                return str(exc)
-            finally:
-                await adapter.close()
-            return ""
-
-        message = asyncio.run(call())
-    finally:
-        server.shutdown()
-        server.server_close()
+    with scripted_server(lambda auth: (200, reply.replace("AUTH", auth), {})) as url:
+        message = error_of(adapter_for(url, transport))
     assert message and key not in message and "***" in message, message
 
 
@@ -361,3 +374,29 @@ def test_a_200_reply_echoing_the_key_never_stores_it(
 def test_a_base_url_that_cannot_work_is_one_clear_error(url: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         adapter_for(url, "aiohttp")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(("status", "as_json"), [(403, False), (502, False), (403, True)])
+@pytest.mark.parametrize("before_cut", [8, 27])
+def test_a_key_echoed_across_the_cut_of_an_error_text_leaves_no_part_of_it(
+    transport: str, status: int, as_json: bool, before_cut: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error text is cut to 200 characters: the key is cleaned from the whole reply
+    first, so one that straddles the cut leaves no prefix behind (in plain text and in a
+    JSON error message, on a permanent and on a retried status)."""
+    import json
+
+    key = "sk-SECRET-0123456789abcdefXYZ"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+
+    def reply(auth: str) -> Reply:
+        text = "y" * (200 - before_cut) + auth.removeprefix("Bearer ") + " end"
+        if as_json:
+            return status, json.dumps({"error": {"message": text}}), {}
+        return status, text, {"Content-Type": "text/plain"}
+
+    with scripted_server(reply) as url:
+        message = error_of(adapter_for(url, transport))
+    assert message.startswith(f"HTTP {status}"), message
+    assert not any(key[:n] in message for n in range(6, len(key) + 1)), message

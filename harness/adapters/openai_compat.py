@@ -309,10 +309,7 @@ class OpenAIAdapter(Adapter):
             payload = await self._post_aiohttp(body)
         else:
             payload = await self._post_sdk(body)
-        key = self._secret().encode()
-        if key and key in payload:  # a server that echoes the key in a 200 reply
-            payload = payload.replace(key, b"***")
-        return parse_completion(payload)
+        return parse_completion(self._redact_payload(payload))
 
     async def _post_aiohttp(self, body: dict[str, Any]) -> bytes:
         import aiohttp
@@ -329,7 +326,7 @@ class OpenAIAdapter(Adapter):
         except aiohttp.ClientError as exc:
             raise RetryableError(f"APIConnectionError: {exc.__class__.__name__}") from exc
         if status >= 400:
-            raise status_error(status, self._redact(_error_message(payload)), headers)
+            raise status_error(status, _error_message(self._redact_payload(payload)), headers)
         return payload
 
     def _secret(self) -> str:
@@ -344,6 +341,12 @@ class OpenAIAdapter(Adapter):
         """A server's error text without the API key (some echo the key they rejected)."""
         key = self._secret()
         return message.replace(key, "***") if key else message
+
+    def _redact_payload(self, payload: bytes) -> bytes:
+        """A reply body without the API key, cleaned whole before any part of it is cut
+        into a message (a cut key would no longer match)."""
+        key = self._secret().encode()
+        return payload.replace(key, b"***") if key else payload
 
     async def _post_sdk(self, body: dict[str, Any]) -> bytes:
         import openai

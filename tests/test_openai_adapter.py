@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.server
+import json
 import re
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -16,6 +18,7 @@ from harness.adapters.base import AdapterOptions, GenerationParams, Request, Res
 from harness.adapters.openai_compat import OpenAIAdapter, _env_proxy
 from harness.errors import AdapterError, ConfigError, PermanentError, RetryableError
 from harness.mockserver import MockConfig, running_mock_server
+from tests.conftest import write_jsonl
 
 TRANSPORTS = ["aiohttp", "sdk"]
 T = TypeVar("T")
@@ -24,10 +27,10 @@ Reply = tuple[int, str, dict[str, str]]
 
 
 @contextlib.contextmanager
-def scripted_server(reply: Callable[[str], Reply]) -> Iterator[str]:
+def scripted_server(reply: Callable[[dict[str, Any], str], Reply]) -> Iterator[str]:
     """A real loopback HTTP server for replies the mock server cannot give: it lists no
-    models and answers each chat request with `reply(its Authorization header)`. Yields
-    the base URL."""
+    models and answers each chat request with `reply(its JSON body, its Authorization
+    header)`. Yields the base URL."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def _send(self, status: int, text: str, headers: dict[str, str]) -> None:
@@ -43,8 +46,8 @@ def scripted_server(reply: Callable[[str], Reply]) -> Iterator[str]:
             self._send(200, '{"data": []}', {})
 
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self._send(*reply(self.headers.get("Authorization", "")))
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            self._send(*reply(body, self.headers.get("Authorization", "")))
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -292,8 +295,6 @@ def test_retry_after_headers_are_read_in_every_form() -> None:
 
 
 def test_replies_without_content_are_errors_and_refusals_answers() -> None:
-    import json
-
     from harness.adapters.openai_compat import parse_completion, status_error
 
     def body(**message: Any) -> bytes:
@@ -358,7 +359,7 @@ def test_a_200_reply_echoing_the_key_never_stores_it(
     cleaned of the key as those of 4xx/5xx replies are."""
     key = "sk-SECRET-12345"
     monkeypatch.setenv("OPENAI_API_KEY", key)
-    with scripted_server(lambda auth: (200, reply.replace("AUTH", auth), {})) as url:
+    with scripted_server(lambda body, auth: (200, reply.replace("AUTH", auth), {})) as url:
         message = error_of(adapter_for(url, transport))
     assert message and key not in message and "***" in message, message
 
@@ -385,12 +386,10 @@ def test_a_key_echoed_across_the_cut_of_an_error_text_leaves_no_part_of_it(
     """An error text is cut to 200 characters: the key is cleaned from the whole reply
     first, so one that straddles the cut leaves no prefix behind (in plain text and in a
     JSON error message, on a permanent and on a retried status)."""
-    import json
-
     key = "sk-SECRET-0123456789abcdefXYZ"
     monkeypatch.setenv("OPENAI_API_KEY", key)
 
-    def reply(auth: str) -> Reply:
+    def reply(body: dict[str, Any], auth: str) -> Reply:
         text = "y" * (200 - before_cut) + auth.removeprefix("Bearer ") + " end"
         if as_json:
             return status, json.dumps({"error": {"message": text}}), {}
@@ -400,3 +399,102 @@ def test_a_key_echoed_across_the_cut_of_an_error_text_leaves_no_part_of_it(
         message = error_of(adapter_for(url, transport))
     assert message.startswith(f"HTTP {status}"), message
     assert not any(key[:n] in message for n in range(6, len(key) + 1)), message
+
+
+def completion(content: Any = "fine", **fields: Any) -> str:
+    """A chat-completion body; `fields` replace its top-level fields or, for `message`,
+    the whole message."""
+    message = fields.pop("message", {"role": "assistant", "content": content})
+    body = {
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1},
+    }
+    return json.dumps(body | fields)
+
+
+MALFORMED = {
+    "a number as content": completion(42),
+    "an object as content": completion({"text": "hi"}),
+    "a string as message": completion(message="hi"),
+    "a string as a content part": completion(["hi"]),
+    "text as a token count": completion(usage={"prompt_tokens": "3", "completion_tokens": 1}),
+    "a negative token count": completion(usage={"prompt_tokens": -1}),
+    "a list as usage": completion(usage=[3, 1]),
+    "an object as choices": completion(choices={"0": {}}),
+    "a string as a choice": completion(choices=["hi"]),
+}
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_content_parts_are_the_text_of_their_text_parts(transport: str) -> None:
+    parts = [
+        {"type": "text", "text": "Paris "},
+        {"type": "image_url", "image_url": {"url": "x"}},
+        {"type": "text", "text": "France"},
+    ]
+    with scripted_server(lambda body, auth: (200, completion(parts), {})) as url:
+        response = with_adapter(adapter_for(url, transport), lambda a: a.generate(ask("q")))
+    assert (response.text, response.prompt_tokens, response.completion_tokens) == (
+        "Paris France",
+        3,
+        1,
+    )
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("shape", sorted(MALFORMED))
+def test_a_reply_of_the_wrong_shape_is_a_retryable_malformed_reply(
+    transport: str, shape: str
+) -> None:
+    """Fields of the wrong type are a retryable "malformed reply" naming the field, never a
+    Response that would break the store or the token accounting."""
+    with scripted_server(lambda body, auth: (200, MALFORMED[shape], {})) as url:
+        adapter = adapter_for(url, transport)
+        with pytest.raises(RetryableError, match=r"^malformed reply: "):
+            with_adapter(adapter, lambda a: a.generate(ask("q")))
+
+
+def test_one_reply_of_the_wrong_shape_fails_its_item_and_the_run_goes_on(
+    tmp_path: Path,
+) -> None:
+    """Items answered with a number as content, text token counts or a string message end
+    in an error after their retries; content parts are an answer; the run completes."""
+    from harness.runner import RunOptions, execute
+    from harness.store.db import Store
+
+    bad = {
+        "q1": completion(42),
+        "q2": completion(usage={"prompt_tokens": "3", "completion_tokens": "2"}),
+        "q3": completion(message="hi"),
+        "q4": completion([{"type": "text", "text": "a4"}]),
+    }
+
+    def reply(body: dict[str, Any], auth: str) -> Reply:
+        prompt = body["messages"][-1]["content"]
+        return 200, bad.get(prompt, completion(prompt.replace("q", "a"))), {}
+
+    rows = [{"id": f"i{k}", "question": f"q{k}", "answer": f"a{k}"} for k in range(8)]
+    data = write_jsonl(tmp_path / "data.jsonl", rows)
+    with scripted_server(reply) as url:
+        options = RunOptions(
+            dataset=str(data),
+            model="openai:m",
+            base_url=url,
+            scorers=["exact_match"],
+            max_retries=1,
+            cache=False,
+            db=tmp_path / "h.db",
+        )
+        run = asyncio.run(execute(options))
+    assert run["status"] == "completed"
+    rows = Store(tmp_path / "h.db").conn.execute(
+        "SELECT item_id, text, error, attempts FROM responses ORDER BY item_id"
+    )
+    responses = {item: (text, error, attempts) for item, text, error, attempts in rows}
+    assert len(responses) == 8
+    for item, field in [("i1", "content"), ("i2", "usage.prompt_tokens"), ("i3", "message")]:
+        text, error, attempts = responses[item]
+        assert text is None and error.startswith("malformed reply: ") and field in error
+        assert attempts == 2 and "gave up after 2 attempts" in error, error
+    assert responses["i4"] == ("a4", None, 1)
+    assert all(responses[f"i{k}"] == (f"a{k}", None, 1) for k in (0, 5, 6, 7))

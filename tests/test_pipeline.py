@@ -109,6 +109,28 @@ def test_gives_up_after_max_retries_and_stores_the_error(store: Store) -> None:
     assert sum(1 for c in adapter.calls if c.item and c.item.id == "i1") == 1
 
 
+class Misshapen(FakeAdapter):
+    """A provider with a bug: a list as one item's text, text as another's token count."""
+
+    async def generate(self, request: Request) -> Response:
+        response = await super().generate(request)
+        item_id = request.item.id if request.item else ""
+        if item_id == "i1":
+            response.text = [response.text]  # type: ignore[assignment]
+        if item_id == "i2":
+            response.prompt_tokens = "3"  # type: ignore[assignment]
+        return response
+
+
+def test_a_provider_reply_of_the_wrong_type_fails_only_its_item(store: Store) -> None:
+    managed = run_pipeline(store, Misshapen(), make_items(6))
+    errors = dict(store.conn.execute("SELECT item_id, error FROM responses"))
+    assert len(errors) == 6 and errors["i0"] is None and errors["i5"] is None
+    assert errors["i1"] == "the provider returned a list as the text"
+    assert errors["i2"] == "the provider returned a str as prompt_tokens"
+    assert managed.accounting.prompt_tokens == 3 * 4
+
+
 def test_retry_after_is_a_floor_on_the_wait() -> None:
     policy = RetryPolicy(base_delay=0.1, max_delay=1.0)
     rng = random.Random(1)

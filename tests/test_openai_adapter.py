@@ -292,6 +292,36 @@ def test_retry_after_headers_are_read_in_every_form() -> None:
     assert _retry_after({"retry-after": "-3"}) is None
     assert _retry_after({"retry-after": "soon"}) is None
     assert _retry_after({"retry-after": "99999"}) == MAX_RETRY_AFTER
+    # each header read on its own: an unreadable retry-after-ms leaves Retry-After
+    assert _retry_after({"retry-after-ms": "soon", "retry-after": "3"}) == 3.0
+    assert _retry_after({"retry-after-ms": "-500", "retry-after": "3"}) == 3.0
+    assert 25 < (_retry_after({"retry-after-ms": "nan", "retry-after": soon}) or 0) <= 30
+    assert _retry_after({"retry-after-ms": "soon", "retry-after": "later"}) is None
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_retry_waits_for_retry_after_beside_an_unreadable_retry_after_ms(
+    transport: str,
+) -> None:
+    """Over HTTP and through the managed wrapper (whose own backoff here is ~1 ms)."""
+    import time
+
+    from harness.adapters.managed import ManagedAdapter, RetryPolicy
+
+    calls: list[float] = []
+
+    def reply(body: dict[str, Any], auth: str) -> Reply:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            headers = {"retry-after-ms": "soon", "Retry-After": "0.6"}
+            return 429, '{"error": {"message": "slow down"}}', headers
+        return 200, completion("fine"), {}
+
+    with scripted_server(reply) as url:
+        managed = ManagedAdapter(adapter_for(url, transport), retry=RetryPolicy(base_delay=0.001))
+        response = with_adapter(managed.adapter, lambda a: managed.generate(ask("q")))
+    assert (response.text, response.attempts) == ("fine", 2)
+    assert calls[1] - calls[0] >= 0.6
 
 
 def test_replies_without_content_are_errors_and_refusals_answers() -> None:

@@ -47,21 +47,28 @@ MAX_RETRY_AFTER = 600.0
 
 
 def _retry_after(headers: Any) -> float | None:
-    """Seconds the server asks to wait: `retry-after-ms`, or `Retry-After` as seconds or an
-    HTTP date; None when absent or unreadable, at most MAX_RETRY_AFTER."""
+    """Seconds the server asks to wait: `retry-after-ms`, else `Retry-After` as seconds or
+    an HTTP date (each read on its own: an unreadable one does not hide the other); None
+    when neither is readable, at most MAX_RETRY_AFTER."""
     if headers is None:
         return None
-    seconds: float | None = None
+    milliseconds = _seconds(headers.get("retry-after-ms"))
+    if milliseconds is not None:
+        return min(milliseconds / 1000, MAX_RETRY_AFTER)
+    value = headers.get("retry-after")
+    seconds = _seconds(value)
+    if seconds is None and value is not None:
+        seconds = _http_date_delay(str(value))
+    return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
+
+
+def _seconds(value: Any) -> float | None:
+    """A header's number, when it is one that is finite and >= 0."""
     try:
-        if headers.get("retry-after-ms") is not None:
-            seconds = float(headers["retry-after-ms"]) / 1000
-        elif headers.get("retry-after") is not None:
-            seconds = float(headers["retry-after"])
-    except ValueError:
-        seconds = _http_date_delay(str(headers.get("retry-after")))
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        number = float(value)
+    except (TypeError, ValueError):
         return None
-    return min(seconds, MAX_RETRY_AFTER)
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 def _http_date_delay(value: str) -> float | None:

@@ -192,6 +192,36 @@ def test_cancelled_run_keeps_finished_items_and_no_partial_ones(store: Store) ->
     assert count(store, "SELECT count(*) FROM responses") == 2 * items
 
 
+def test_a_cancel_that_comes_as_an_item_finishes_stops_the_run(store: Store) -> None:
+    """The writer is woken as each item finishes; a cancel (Ctrl-C) arriving then must
+    still stop the run (asyncio.wait_for on Python 3.11 swallowed it: the run went on)."""
+    running: list[asyncio.Task[Any]] = []
+
+    class Cancelling(FakeAdapter):
+        async def generate(self, request: Request) -> Response:
+            if len(self.calls) == 4:
+                asyncio.get_running_loop().call_soon(running[0].cancel)
+                await asyncio.sleep(5)
+            return await super().generate(request)
+
+    writer = store.writer()
+    pipeline = Pipeline(
+        template=PromptTemplate.load(None),
+        adapter=ManagedAdapter(Cancelling(), concurrency=1, retry=FAST),
+        params=GenerationParams(),
+        scorers=[ExactMatch()],
+        sink=lambda batch: writer.write_results("r1", batch),
+    )
+
+    async def interrupt() -> None:
+        running.append(asyncio.create_task(pipeline.run(make_items(10))))
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(running[0], 3)
+
+    asyncio.run(interrupt())
+    assert count(store, "SELECT count(*) FROM items") == 4
+
+
 class Exploding(Scorer):
     name = "exploding"
 

@@ -471,6 +471,53 @@ def test_retry_errors_redoes_only_failed_items(
 
 
 @pytest.mark.usefixtures("fake_registered")
+def test_an_interrupted_retry_errors_keeps_true_stats_and_names_retry_errors(
+    qa_file: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C in the middle of `--retry-errors`: the run's stored stats count the failures
+    left (not those before the retry), and the hint continues with --retry-errors (with
+    --resume no failed item would be redone)."""
+    import asyncio
+    import os
+    import signal
+
+    from harness.store.db import Store
+    from harness.summary import response_stats, run_summary
+    from tests.fakes import FakeAdapter
+
+    monkeypatch.setattr(FakeAdapter, "failing_ids", {f"q{i}" for i in range(10)})
+    args = ["run", str(qa_file), "--model", "fake", "--scorers", "exact_match",
+            "--db", str(db_path), "--name", "r", "--no-progress", "--concurrency", "1"]  # fmt: skip
+    assert runner.invoke(app, args).exit_code == 1  # every item failed
+    monkeypatch.setattr(FakeAdapter, "failing_ids", set())
+    original = FakeAdapter.generate
+
+    async def interrupted(self: FakeAdapter, request: Any) -> Any:
+        if len(self.calls) == 4:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C after four items are redone
+            await asyncio.sleep(5)  # the cancel lands here
+        return await original(self, request)
+
+    monkeypatch.setattr(FakeAdapter, "generate", interrupted)
+    code, out = invoke(*args, "--retry-errors")
+    assert (
+        code == 2
+        and out.startswith("interrupted: ")
+        and out.endswith("run the same command with --name r --retry-errors")
+    ), out
+    store = Store(db_path)
+    try:
+        summary = run_summary(store, "r")
+        live = response_stats(store, summary["run_id"])
+    finally:
+        store.close()
+    assert summary["status"] == "interrupted"
+    assert 0 < live["failed_items"] < 10
+    assert summary["stats"]["failed_items"] == live["failed_items"]
+    assert summary["metrics"][0]["n"] == 10 - live["failed_items"]
+
+
+@pytest.mark.usefixtures("fake_registered")
 def test_a_run_with_every_item_failed_is_failed_until_retried(
     qa_file: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -454,7 +454,7 @@ async def execute(
         try:
             await adapter.start()
             await asyncio.to_thread(start_scorers, scorers)
-            return await _stream(
+            run = await _stream(
                 store,
                 run_id,
                 options,
@@ -466,11 +466,32 @@ async def execute(
                 info.n_rows,
                 on_progress,
             )
-        finally:
-            await adapter.close()
+        except BaseException:
+            await close_fully(adapter)
+            raise
+        if await close_fully(adapter):  # a Ctrl-C after the run ended: it stays completed
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        return run
     finally:
         close_scorers(scorers)
         store.close()
+
+
+async def close_fully(adapter: Adapter) -> bool:
+    """Close the adapter to the end even when a cancel (a late Ctrl-C) arrives meanwhile:
+    an aborted close would leave client sessions open. Returns whether one arrived."""
+    closing = asyncio.ensure_future(adapter.close())
+    cancelled = False
+    while True:
+        try:
+            await asyncio.shield(closing)
+            return cancelled
+        except asyncio.CancelledError:
+            if closing.cancelled():
+                raise
+            cancelled = True
 
 
 def _prepare_run(store: Store, options: RunOptions, config: dict[str, Any]) -> str:

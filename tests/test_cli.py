@@ -518,6 +518,34 @@ def test_an_interrupted_retry_errors_keeps_true_stats_and_names_retry_errors(
 
 
 @pytest.mark.usefixtures("fake_registered")
+def test_a_ctrl_c_as_the_finished_run_closes_its_adapter_leaves_it_completed(
+    qa_file: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal just after every item is stored and the run marked completed lands in the
+    adapter's close: the close runs to its end, and the run is reported completed with its
+    summary and exit 0 (not "interrupted", exit 130, with client sessions left open)."""
+    import asyncio
+    import os
+    import signal
+
+    from tests.fakes import FakeAdapter
+
+    async def close(self: FakeAdapter) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        await asyncio.sleep(0.2)  # the cancel lands here
+        self.closed = True
+
+    monkeypatch.setattr(FakeAdapter, "close", close)
+    args = ["run", str(qa_file), "--model", "fake", "--scorers", "exact_match",
+            "--db", str(db_path), "--json", "--no-progress"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "completed" and summary["stats"]["items"] == 10
+    assert FakeAdapter.instances[-1].closed
+
+
+@pytest.mark.usefixtures("fake_registered")
 def test_a_run_with_every_item_failed_is_failed_until_retried(
     qa_file: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

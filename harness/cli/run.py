@@ -212,7 +212,8 @@ def _run_interruptibly(coroutine: Coroutine[Any, Any, T], flag: str = "--resume"
             raise KeyboardInterrupt
         if interrupts == 1:
             loop, task = main[0]
-            loop.call_soon_threadsafe(task.cancel)
+            if not task.done():  # once done, the run has ended: nothing left to stop
+                loop.call_soon_threadsafe(task.cancel)
             return
         show_cursor = b"\x1b[?25h" if os.isatty(2) else b""  # a progress bar hid it
         os.write(  # not sys.stderr: the main thread may be inside a write to it

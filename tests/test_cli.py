@@ -76,7 +76,11 @@ def test_rescore_adds_scorers_without_calling_the_model(qa_file: Path, db_path: 
 @pytest.mark.usefixtures("fake_registered")
 @pytest.mark.parametrize("swallowed", [False, True])
 def test_ctrl_c_stops_harness_score_in_one_line(
-    qa_file: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch, swallowed: bool
+    qa_file: Path,
+    db_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    swallowed: bool,
 ) -> None:
     """SIGINT during `harness score`: exit 130, one line, the old scores kept; also when the
     KeyboardInterrupt never reaches the command (Python swallows one raised in __del__)."""
@@ -99,8 +103,11 @@ def test_ctrl_c_stops_harness_score_in_one_line(
         return original(self, batch)
 
     monkeypatch.setattr(ExactMatch, "score", interrupted)
-    code, out = invoke("score", "r", "--scorers", "exact_match", "--db", str(db_path))
-    assert code == 130 and out.strip() == "interrupted: the scores of r are as they were", out
+    code, out, err = main_output(
+        ["score", "r", "--scorers", "exact_match", "--db", str(db_path)], capsys, monkeypatch
+    )
+    assert (code, out) == (130, ""), out
+    assert err == "error: interrupted: the scores of r are as they were\n", err  # once
     after = sqlite3.connect(db_path).execute("SELECT * FROM scores ORDER BY item_id").fetchall()
     assert after == before
 

@@ -48,6 +48,7 @@ class PermanentError(Exception):
 
 
 class RunInterrupted(HarnessError):
-    """A run stopped by Ctrl-C or a signal; what finished is stored."""
+    """A run (or a rescore of one) stopped by Ctrl-C or a signal; what finished is stored,
+    nothing half-written."""
 
     exit_code = 130

@@ -188,8 +188,11 @@ class Pipeline:
     ) -> None:
         last = time.monotonic()
         while True:
+            # not wait_for: on Python 3.11 it swallows a cancel (Ctrl-C) that arrives as the
+            # event is set, and the run would carry on
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.flush_seconds)
+                async with asyncio.timeout(self.flush_seconds):
+                    await self._wake.wait()
             self._wake.clear()
             if self._failure is not None:
                 raise self._failure

@@ -35,7 +35,7 @@ from harness.errors import ConfigError, RunInterrupted
 from harness.pipeline import Pipeline, Tally
 from harness.scorers.base import Scorer
 from harness.store.db import Store, StoreCache, dumps, now
-from harness.summary import aggregate_scores, finalize_run
+from harness.summary import finalize_run, interrupt_run
 from harness.templates import PromptTemplate
 
 
@@ -73,6 +73,12 @@ class RunOptions:
     judge_repeats: int = 1
     judge_temperature: float = 0.0
     judge_seed: int | None = None
+
+
+def continue_flag(options: RunOptions) -> str:
+    """The flag that continues what a run was doing when it stopped: `--retry-errors`
+    when it was redoing failed items (`--resume` would redo none of them)."""
+    return "--retry-errors" if options.retry_errors else "--resume"
 
 
 def parse_model_spec(spec: str) -> tuple[str, str]:
@@ -448,7 +454,7 @@ async def execute(
         try:
             await adapter.start()
             await asyncio.to_thread(start_scorers, scorers)
-            return await _stream(
+            run = await _stream(
                 store,
                 run_id,
                 options,
@@ -460,11 +466,32 @@ async def execute(
                 info.n_rows,
                 on_progress,
             )
-        finally:
-            await adapter.close()
+        except BaseException:
+            await close_fully(adapter)
+            raise
+        if await close_fully(adapter):  # a Ctrl-C after the run ended: it stays completed
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        return run
     finally:
         close_scorers(scorers)
         store.close()
+
+
+async def close_fully(adapter: Adapter) -> bool:
+    """Close the adapter to the end even when a cancel (a late Ctrl-C) arrives meanwhile:
+    an aborted close would leave client sessions open. Returns whether one arrived."""
+    closing = asyncio.ensure_future(adapter.close())
+    cancelled = False
+    while True:
+        try:
+            await asyncio.shield(closing)
+            return cancelled
+        except asyncio.CancelledError:
+            if closing.cancelled():
+                raise
+            cancelled = True
 
 
 def _prepare_run(store: Store, options: RunOptions, config: dict[str, Any]) -> str:
@@ -497,9 +524,8 @@ def _prepare_run(store: Store, options: RunOptions, config: dict[str, Any]) -> s
                 )
             return str(existing["id"])
     if options.resume and options.name is not None:
-        flag = "--retry-errors" if options.retry_errors else "--resume"
         raise ConfigError(
-            f"{flag}: no run named '{options.name}' in {options.db} to continue "
+            f"{continue_flag(options)}: no run named '{options.name}' in {options.db} to continue "
             "(`harness runs list` lists them); without it a new run starts"
         )
     if options.resume:
@@ -539,8 +565,8 @@ async def _stream(
                 "git_revision": git_revision(),
             }
         )
-    else:
-        store.update_run(run_id, status="running")
+    else:  # the stats of the last session no longer hold: shown live until this one ends
+        store.update_run(run_id, status="running", stats=None)
     writer = store.writer()  # batches are stored from the pipeline's worker thread
     managed = ManagedAdapter(
         adapter,
@@ -574,12 +600,11 @@ async def _stream(
         with fewer_gc_pauses():
             tally = await pipeline.run(dataset)
     except (asyncio.CancelledError, KeyboardInterrupt) as exc:
-        store.update_run(run_id, status="interrupted")
-        aggregate_scores(store, run_id, scorers)  # run figures of the items stored so far
+        interrupt_run(store, run_id, scorers, managed.accounting)
         name = store.get_run(run_id)["name"]
         raise RunInterrupted(
             f"interrupted: {store.count_items(run_id)} of {total} items stored; to continue, "
-            f"run the same command with --name {name} --resume"
+            f"run the same command with --name {name} {continue_flag(options)}"
         ) from exc
     except BaseException:
         store.update_run(run_id, status="failed")

@@ -92,13 +92,35 @@ def finalize_run(
     """Aggregate scores, record stats (and this session's timing), and mark the run
     completed, or failed where no item's main response was answered (nothing to read)."""
     aggregate_scores(store, run_id, scorers)
+    stats = _session_stats(store, run_id, accounting, timing)
+    nothing_scored = stats["items"] > 0 and stats["unanswered_items"] == stats["items"]
+    status = "failed" if nothing_scored else "completed"
+    store.update_run(run_id, status=status, finished_at=now(), stats=dumps(stats))
+
+
+def interrupt_run(
+    store: Store, run_id: str, scorers: Sequence[Scorer], accounting: Accounting | None = None
+) -> None:
+    """Mark a run stopped before its end `interrupted`, with the figures and stats of the
+    items stored so far (those of an earlier session, e.g. before `--retry-errors`, would
+    be stale)."""
+    aggregate_scores(store, run_id, scorers)
+    stats = _session_stats(store, run_id, accounting)
+    store.update_run(run_id, status="interrupted", stats=dumps(stats))
+
+
+def _session_stats(
+    store: Store,
+    run_id: str,
+    accounting: Accounting | None = None,
+    timing: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The run's response stats with this session's calls and timing."""
     stats = response_stats(store, run_id)
     if accounting is not None:
         stats["calls"] = asdict(accounting)
     stats.update(timing or {})
-    nothing_scored = stats["items"] > 0 and stats["unanswered_items"] == stats["items"]
-    status = "failed" if nothing_scored else "completed"
-    store.update_run(run_id, status=status, finished_at=now(), stats=dumps(stats))
+    return stats
 
 
 def run_summary(store: Store, ref: str) -> dict[str, Any]:

@@ -76,7 +76,11 @@ def test_rescore_adds_scorers_without_calling_the_model(qa_file: Path, db_path: 
 @pytest.mark.usefixtures("fake_registered")
 @pytest.mark.parametrize("swallowed", [False, True])
 def test_ctrl_c_stops_harness_score_in_one_line(
-    qa_file: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch, swallowed: bool
+    qa_file: Path,
+    db_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    swallowed: bool,
 ) -> None:
     """SIGINT during `harness score`: exit 130, one line, the old scores kept; also when the
     KeyboardInterrupt never reaches the command (Python swallows one raised in __del__)."""
@@ -99,8 +103,11 @@ def test_ctrl_c_stops_harness_score_in_one_line(
         return original(self, batch)
 
     monkeypatch.setattr(ExactMatch, "score", interrupted)
-    code, out = invoke("score", "r", "--scorers", "exact_match", "--db", str(db_path))
-    assert code == 130 and out.strip() == "interrupted: the scores of r are as they were", out
+    code, out, err = main_output(
+        ["score", "r", "--scorers", "exact_match", "--db", str(db_path)], capsys, monkeypatch
+    )
+    assert (code, out) == (130, ""), out
+    assert err == "error: interrupted: the scores of r are as they were\n", err  # once
     after = sqlite3.connect(db_path).execute("SELECT * FROM scores ORDER BY item_id").fetchall()
     assert after == before
 
@@ -468,6 +475,81 @@ def test_retry_errors_redoes_only_failed_items(
     assert summary["metrics"][0]["n"] == 10
     redone = sorted(c.item.id for a in FakeAdapter.instances for c in a.calls if c.item)
     assert redone == ["q1", "q2"]
+
+
+@pytest.mark.usefixtures("fake_registered")
+def test_an_interrupted_retry_errors_keeps_true_stats_and_names_retry_errors(
+    qa_file: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C in the middle of `--retry-errors`: the run's stored stats count the failures
+    left (not those before the retry), and the hint continues with --retry-errors (with
+    --resume no failed item would be redone)."""
+    import asyncio
+    import os
+    import signal
+
+    from harness.store.db import Store
+    from harness.summary import response_stats, run_summary
+    from tests.fakes import FakeAdapter
+
+    monkeypatch.setattr(FakeAdapter, "failing_ids", {f"q{i}" for i in range(10)})
+    args = ["run", str(qa_file), "--model", "fake", "--scorers", "exact_match",
+            "--db", str(db_path), "--name", "r", "--no-progress", "--concurrency", "1"]  # fmt: skip
+    assert runner.invoke(app, args).exit_code == 1  # every item failed
+    monkeypatch.setattr(FakeAdapter, "failing_ids", set())
+    original = FakeAdapter.generate
+
+    async def interrupted(self: FakeAdapter, request: Any) -> Any:
+        if len(self.calls) == 4:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C after four items are redone
+            await asyncio.sleep(5)  # the cancel lands here
+        return await original(self, request)
+
+    monkeypatch.setattr(FakeAdapter, "generate", interrupted)
+    code, out = invoke(*args, "--retry-errors")
+    assert (
+        code == 2
+        and out.startswith("interrupted: ")
+        and out.endswith("run the same command with --name r --retry-errors")
+    ), out
+    store = Store(db_path)
+    try:
+        summary = run_summary(store, "r")
+        live = response_stats(store, summary["run_id"])
+    finally:
+        store.close()
+    assert summary["status"] == "interrupted"
+    assert 0 < live["failed_items"] < 10
+    assert summary["stats"]["failed_items"] == live["failed_items"]
+    assert summary["metrics"][0]["n"] == 10 - live["failed_items"]
+
+
+@pytest.mark.usefixtures("fake_registered")
+def test_a_ctrl_c_as_the_finished_run_closes_its_adapter_leaves_it_completed(
+    qa_file: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal just after every item is stored and the run marked completed lands in the
+    adapter's close: the close runs to its end, and the run is reported completed with its
+    summary and exit 0 (not "interrupted", exit 130, with client sessions left open)."""
+    import asyncio
+    import os
+    import signal
+
+    from tests.fakes import FakeAdapter
+
+    async def close(self: FakeAdapter) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        await asyncio.sleep(0.2)  # the cancel lands here
+        self.closed = True
+
+    monkeypatch.setattr(FakeAdapter, "close", close)
+    args = ["run", str(qa_file), "--model", "fake", "--scorers", "exact_match",
+            "--db", str(db_path), "--json", "--no-progress"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "completed" and summary["stats"]["items"] == 10
+    assert FakeAdapter.instances[-1].closed
 
 
 @pytest.mark.usefixtures("fake_registered")

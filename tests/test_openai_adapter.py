@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.server
+import json
 import re
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -13,9 +18,60 @@ from harness.adapters.base import AdapterOptions, GenerationParams, Request, Res
 from harness.adapters.openai_compat import OpenAIAdapter, _env_proxy
 from harness.errors import AdapterError, ConfigError, PermanentError, RetryableError
 from harness.mockserver import MockConfig, running_mock_server
+from tests.conftest import write_jsonl
 
 TRANSPORTS = ["aiohttp", "sdk"]
 T = TypeVar("T")
+Reply = tuple[int, str, dict[str, str]]
+"""A scripted reply: status, body, extra headers."""
+
+
+@contextlib.contextmanager
+def scripted_server(reply: Callable[[dict[str, Any], str], Reply]) -> Iterator[str]:
+    """A real loopback HTTP server for replies the mock server cannot give: it lists no
+    models and answers each chat request with `reply(its JSON body, its Authorization
+    header)`. Yields the base URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _send(self, status: int, text: str, headers: dict[str, str]) -> None:
+            data = text.encode()
+            self.send_response(status)
+            for name, value in {"Content-Type": "application/json", **headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._send(200, '{"data": []}', {})
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            self._send(*reply(body, self.headers.get("Authorization", "")))
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def error_of(adapter: OpenAIAdapter) -> str:
+    """The error one chat request ends in (empty when it is answered)."""
+
+    async def call(a: OpenAIAdapter) -> str:
+        try:
+            await a.generate(ask("hello"))
+        except (RetryableError, PermanentError) as exc:
+            return str(exc)
+        return ""
+
+    return with_adapter(adapter, call)
 
 
 def adapter_for(base_url: str, transport: str, **options: Any) -> OpenAIAdapter:
@@ -236,11 +292,39 @@ def test_retry_after_headers_are_read_in_every_form() -> None:
     assert _retry_after({"retry-after": "-3"}) is None
     assert _retry_after({"retry-after": "soon"}) is None
     assert _retry_after({"retry-after": "99999"}) == MAX_RETRY_AFTER
+    # each header read on its own: an unreadable retry-after-ms leaves Retry-After
+    assert _retry_after({"retry-after-ms": "soon", "retry-after": "3"}) == 3.0
+    assert _retry_after({"retry-after-ms": "-500", "retry-after": "3"}) == 3.0
+    assert 25 < (_retry_after({"retry-after-ms": "nan", "retry-after": soon}) or 0) <= 30
+    assert _retry_after({"retry-after-ms": "soon", "retry-after": "later"}) is None
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_retry_waits_for_retry_after_beside_an_unreadable_retry_after_ms(
+    transport: str,
+) -> None:
+    """Over HTTP and through the managed wrapper (whose own backoff here is ~1 ms)."""
+    import time
+
+    from harness.adapters.managed import ManagedAdapter, RetryPolicy
+
+    calls: list[float] = []
+
+    def reply(body: dict[str, Any], auth: str) -> Reply:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            headers = {"retry-after-ms": "soon", "Retry-After": "0.6"}
+            return 429, '{"error": {"message": "slow down"}}', headers
+        return 200, completion("fine"), {}
+
+    with scripted_server(reply) as url:
+        managed = ManagedAdapter(adapter_for(url, transport), retry=RetryPolicy(base_delay=0.001))
+        response = with_adapter(managed.adapter, lambda a: managed.generate(ask("q")))
+    assert (response.text, response.attempts) == ("fine", 2)
+    assert calls[1] - calls[0] >= 0.6
 
 
 def test_replies_without_content_are_errors_and_refusals_answers() -> None:
-    import json
-
     from harness.adapters.openai_compat import parse_completion, status_error
 
     def body(**message: Any) -> bytes:
@@ -303,50 +387,10 @@ def test_a_200_reply_echoing_the_key_never_stores_it(
 ) -> None:
     """Error texts from replies with status 200 (no choices, not JSON, no content) are
     cleaned of the key as those of 4xx/5xx replies are."""
-    import http.server
-    import threading
-
     key = "sk-SECRET-12345"
     monkeypatch.setenv("OPENAI_API_KEY", key)
-
-    class Echo(http.server.BaseHTTPRequestHandler):
-        def _reply(self, text: str) -> None:
-            data = text.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            self._reply('{"data": []}')
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self._reply(reply.replace("AUTH", self.headers.get("Authorization", "")))
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        adapter = adapter_for(f"http://127.0.0.1:{server.server_address[1]}/v1", transport)
-
-        async def call() -> str:
-            await adapter.start()
-            try:
-                await adapter.generate(ask("hello"))
-            except (RetryableError, PermanentError) as exc:
-                return str(exc)
-            finally:
-                await adapter.close()
-            return ""
-
-        message = asyncio.run(call())
-    finally:
-        server.shutdown()
-        server.server_close()
+    with scripted_server(lambda body, auth: (200, reply.replace("AUTH", auth), {})) as url:
+        message = error_of(adapter_for(url, transport))
     assert message and key not in message and "***" in message, message
 
 
@@ -361,3 +405,126 @@ def test_a_200_reply_echoing_the_key_never_stores_it(
 def test_a_base_url_that_cannot_work_is_one_clear_error(url: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         adapter_for(url, "aiohttp")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(("status", "as_json"), [(403, False), (502, False), (403, True)])
+@pytest.mark.parametrize("before_cut", [8, 27])
+def test_a_key_echoed_across_the_cut_of_an_error_text_leaves_no_part_of_it(
+    transport: str, status: int, as_json: bool, before_cut: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error text is cut to 200 characters: the key is cleaned from the whole reply
+    first, so one that straddles the cut leaves no prefix behind (in plain text and in a
+    JSON error message, on a permanent and on a retried status)."""
+    key = "sk-SECRET-0123456789abcdefXYZ"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+
+    def reply(body: dict[str, Any], auth: str) -> Reply:
+        text = "y" * (200 - before_cut) + auth.removeprefix("Bearer ") + " end"
+        if as_json:
+            return status, json.dumps({"error": {"message": text}}), {}
+        return status, text, {"Content-Type": "text/plain"}
+
+    with scripted_server(reply) as url:
+        message = error_of(adapter_for(url, transport))
+    assert message.startswith(f"HTTP {status}"), message
+    assert not any(key[:n] in message for n in range(6, len(key) + 1)), message
+
+
+def completion(content: Any = "fine", **fields: Any) -> str:
+    """A chat-completion body; `fields` replace its top-level fields or, for `message`,
+    the whole message."""
+    message = fields.pop("message", {"role": "assistant", "content": content})
+    body = {
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1},
+    }
+    return json.dumps(body | fields)
+
+
+MALFORMED = {
+    "a number as content": completion(42),
+    "an object as content": completion({"text": "hi"}),
+    "a string as message": completion(message="hi"),
+    "a string as a content part": completion(["hi"]),
+    "text as a token count": completion(usage={"prompt_tokens": "3", "completion_tokens": 1}),
+    "a negative token count": completion(usage={"prompt_tokens": -1}),
+    "a list as usage": completion(usage=[3, 1]),
+    "an object as choices": completion(choices={"0": {}}),
+    "a string as a choice": completion(choices=["hi"]),
+}
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_content_parts_are_the_text_of_their_text_parts(transport: str) -> None:
+    parts = [
+        {"type": "text", "text": "Paris "},
+        {"type": "image_url", "image_url": {"url": "x"}},
+        {"type": "text", "text": "France"},
+    ]
+    with scripted_server(lambda body, auth: (200, completion(parts), {})) as url:
+        response = with_adapter(adapter_for(url, transport), lambda a: a.generate(ask("q")))
+    assert (response.text, response.prompt_tokens, response.completion_tokens) == (
+        "Paris France",
+        3,
+        1,
+    )
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("shape", sorted(MALFORMED))
+def test_a_reply_of_the_wrong_shape_is_a_retryable_malformed_reply(
+    transport: str, shape: str
+) -> None:
+    """Fields of the wrong type are a retryable "malformed reply" naming the field, never a
+    Response that would break the store or the token accounting."""
+    with scripted_server(lambda body, auth: (200, MALFORMED[shape], {})) as url:
+        adapter = adapter_for(url, transport)
+        with pytest.raises(RetryableError, match=r"^malformed reply: "):
+            with_adapter(adapter, lambda a: a.generate(ask("q")))
+
+
+def test_one_reply_of_the_wrong_shape_fails_its_item_and_the_run_goes_on(
+    tmp_path: Path,
+) -> None:
+    """Items answered with a number as content, text token counts or a string message end
+    in an error after their retries; content parts are an answer; the run completes."""
+    from harness.runner import RunOptions, execute
+    from harness.store.db import Store
+
+    bad = {
+        "q1": completion(42),
+        "q2": completion(usage={"prompt_tokens": "3", "completion_tokens": "2"}),
+        "q3": completion(message="hi"),
+        "q4": completion([{"type": "text", "text": "a4"}]),
+    }
+
+    def reply(body: dict[str, Any], auth: str) -> Reply:
+        prompt = body["messages"][-1]["content"]
+        return 200, bad.get(prompt, completion(prompt.replace("q", "a"))), {}
+
+    rows = [{"id": f"i{k}", "question": f"q{k}", "answer": f"a{k}"} for k in range(8)]
+    data = write_jsonl(tmp_path / "data.jsonl", rows)
+    with scripted_server(reply) as url:
+        options = RunOptions(
+            dataset=str(data),
+            model="openai:m",
+            base_url=url,
+            scorers=["exact_match"],
+            max_retries=1,
+            cache=False,
+            db=tmp_path / "h.db",
+        )
+        run = asyncio.run(execute(options))
+    assert run["status"] == "completed"
+    rows = Store(tmp_path / "h.db").conn.execute(
+        "SELECT item_id, text, error, attempts FROM responses ORDER BY item_id"
+    )
+    responses = {item: (text, error, attempts) for item, text, error, attempts in rows}
+    assert len(responses) == 8
+    for item, field in [("i1", "content"), ("i2", "usage.prompt_tokens"), ("i3", "message")]:
+        text, error, attempts = responses[item]
+        assert text is None and error.startswith("malformed reply: ") and field in error
+        assert attempts == 2 and "gave up after 2 attempts" in error, error
+    assert responses["i4"] == ("a4", None, 1)
+    assert all(responses[f"i{k}"] == (f"a{k}", None, 1) for k in (0, 5, 6, 7))

@@ -109,6 +109,28 @@ def test_gives_up_after_max_retries_and_stores_the_error(store: Store) -> None:
     assert sum(1 for c in adapter.calls if c.item and c.item.id == "i1") == 1
 
 
+class Misshapen(FakeAdapter):
+    """A provider with a bug: a list as one item's text, text as another's token count."""
+
+    async def generate(self, request: Request) -> Response:
+        response = await super().generate(request)
+        item_id = request.item.id if request.item else ""
+        if item_id == "i1":
+            response.text = [response.text]  # type: ignore[assignment]
+        if item_id == "i2":
+            response.prompt_tokens = "3"  # type: ignore[assignment]
+        return response
+
+
+def test_a_provider_reply_of_the_wrong_type_fails_only_its_item(store: Store) -> None:
+    managed = run_pipeline(store, Misshapen(), make_items(6))
+    errors = dict(store.conn.execute("SELECT item_id, error FROM responses"))
+    assert len(errors) == 6 and errors["i0"] is None and errors["i5"] is None
+    assert errors["i1"] == "the provider returned a list as the text"
+    assert errors["i2"] == "the provider returned a str as prompt_tokens"
+    assert managed.accounting.prompt_tokens == 3 * 4
+
+
 def test_retry_after_is_a_floor_on_the_wait() -> None:
     policy = RetryPolicy(base_delay=0.1, max_delay=1.0)
     rng = random.Random(1)
@@ -168,6 +190,36 @@ def test_cancelled_run_keeps_finished_items_and_no_partial_ones(store: Store) ->
     items = count(store, "SELECT count(*) FROM items")
     assert 0 < items < 200
     assert count(store, "SELECT count(*) FROM responses") == 2 * items
+
+
+def test_a_cancel_that_comes_as_an_item_finishes_stops_the_run(store: Store) -> None:
+    """The writer is woken as each item finishes; a cancel (Ctrl-C) arriving then must
+    still stop the run (asyncio.wait_for on Python 3.11 swallowed it: the run went on)."""
+    running: list[asyncio.Task[Any]] = []
+
+    class Cancelling(FakeAdapter):
+        async def generate(self, request: Request) -> Response:
+            if len(self.calls) == 4:
+                asyncio.get_running_loop().call_soon(running[0].cancel)
+                await asyncio.sleep(5)
+            return await super().generate(request)
+
+    writer = store.writer()
+    pipeline = Pipeline(
+        template=PromptTemplate.load(None),
+        adapter=ManagedAdapter(Cancelling(), concurrency=1, retry=FAST),
+        params=GenerationParams(),
+        scorers=[ExactMatch()],
+        sink=lambda batch: writer.write_results("r1", batch),
+    )
+
+    async def interrupt() -> None:
+        running.append(asyncio.create_task(pipeline.run(make_items(10))))
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(running[0], 3)
+
+    asyncio.run(interrupt())
+    assert count(store, "SELECT count(*) FROM items") == 4
 
 
 class Exploding(Scorer):

@@ -137,6 +137,9 @@ class ManagedAdapter:
                         text=None, error=f"{type(exc).__name__}: {exc}", attempts=attempt + 1
                     )
                 else:
+                    problem = _unfit(response)
+                    if problem is not None:  # a provider bug must not break the store
+                        return Response(text=None, error=problem, attempts=attempt + 1)
                     response.latency_ms = (time.perf_counter() - started) * 1000
                     response.attempts = attempt + 1
                     return response
@@ -149,3 +152,15 @@ class ManagedAdapter:
             self.accounting.retries += 1
             await asyncio.sleep(self.retry.delay(attempt, retry_after, self._rng))
             attempt += 1
+
+
+def _unfit(response: Response) -> str | None:
+    """Why a provider's Response cannot be stored and counted (text that is not a string,
+    a token count that is not a whole number), or None."""
+    if response.text is not None and not isinstance(response.text, str):
+        return f"the provider returned a {type(response.text).__name__} as the text"
+    for name in ("prompt_tokens", "completion_tokens"):
+        value = getattr(response, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            return f"the provider returned a {type(value).__name__} as {name}"
+    return None

@@ -12,7 +12,9 @@ two ways, chosen with `--adapter-option transport=...`:
 - `sdk`: `AsyncOpenAI.post`, for endpoints that need something only the SDK does.
 
 Both map failures the same way: 429, 408, 409 and 5xx, timeouts and connection errors
-are retryable (Retry-After honoured by the managed wrapper); other 4xx are permanent.
+are retryable (Retry-After honoured by the managed wrapper); other 4xx are permanent. A
+200 whose body is no chat completion (not JSON, no choices, a field of the wrong type) is
+retryable too: `parse_completion` checks every field it reads.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from harness.adapters.base import Adapter, AdapterOptions, Capabilities, Request, Response
 from harness.errors import AdapterError, ConfigError, PermanentError, RetryableError
+from harness.records import kind_of
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 TRANSPORTS = ("aiohttp", "sdk")
@@ -44,21 +47,28 @@ MAX_RETRY_AFTER = 600.0
 
 
 def _retry_after(headers: Any) -> float | None:
-    """Seconds the server asks to wait: `retry-after-ms`, or `Retry-After` as seconds or an
-    HTTP date; None when absent or unreadable, at most MAX_RETRY_AFTER."""
+    """Seconds the server asks to wait: `retry-after-ms`, else `Retry-After` as seconds or
+    an HTTP date (each read on its own: an unreadable one does not hide the other); None
+    when neither is readable, at most MAX_RETRY_AFTER."""
     if headers is None:
         return None
-    seconds: float | None = None
+    milliseconds = _seconds(headers.get("retry-after-ms"))
+    if milliseconds is not None:
+        return min(milliseconds / 1000, MAX_RETRY_AFTER)
+    value = headers.get("retry-after")
+    seconds = _seconds(value)
+    if seconds is None and value is not None:
+        seconds = _http_date_delay(str(value))
+    return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
+
+
+def _seconds(value: Any) -> float | None:
+    """A header's number, when it is one that is finite and >= 0."""
     try:
-        if headers.get("retry-after-ms") is not None:
-            seconds = float(headers["retry-after-ms"]) / 1000
-        elif headers.get("retry-after") is not None:
-            seconds = float(headers["retry-after"])
-    except ValueError:
-        seconds = _http_date_delay(str(headers.get("retry-after")))
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        number = float(value)
+    except (TypeError, ValueError):
         return None
-    return min(seconds, MAX_RETRY_AFTER)
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 def _http_date_delay(value: str) -> float | None:
@@ -121,34 +131,102 @@ def _env_proxy(url: str) -> str | None:
 
 
 def parse_completion(body: bytes) -> Response:
-    """A chat-completions JSON body -> Response. A body with no choices (or an `error` in a
-    200) is retryable; a reply with no content is an error, not an empty answer, unless the
-    model refused (then the refusal is its answer, marked in `extra`)."""
+    """A chat-completions JSON body -> Response. A body that is no such reply (not JSON, no
+    choices, an `error` in a 200, a field of the wrong type) is retryable, as a garbled
+    reply may come right; a reply with no content is an error, not an empty answer, unless
+    the model refused (then the refusal is its answer, marked in `extra`)."""
     try:
         data = json.loads(body)
-        if data.get("error") is not None or not data.get("choices"):
-            raise RetryableError(f"no choices in the reply: {_error_message(body)}")
-        choices = data["choices"]
-        message = choices[0].get("message") or {}
-        usage = data.get("usage") or {}
-    except (ValueError, AttributeError, TypeError) as exc:
+    except ValueError as exc:
         raise RetryableError(f"malformed response body: {body[:100]!r}") from exc
-    logprobs = (choices[0].get("logprobs") or {}).get("content")
-    content = message.get("content")
-    extra: dict[str, Any] = {"logprobs": logprobs} if logprobs else {}
+    if not isinstance(data, dict):
+        raise _malformed(f"the body is {kind_of(data)}, not an object")
+    if data.get("error") is not None or not data.get("choices"):
+        raise RetryableError(f"no choices in the reply: {_error_message(body)}")
+    choices = data["choices"]
+    if not isinstance(choices, list):
+        raise _malformed(f"choices is {kind_of(choices)}, not a list")
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        raise _malformed(f"choices[0] is {kind_of(choice)}, not an object")
+    message = choice.get("message") or {}
+    if not isinstance(message, dict):
+        raise _malformed(f"the message is {kind_of(message)}, not an object")
+    usage = data.get("usage") or {}
+    if not isinstance(usage, dict):
+        raise _malformed(f"usage is {kind_of(usage)}, not an object")
+    finish_reason = choice.get("finish_reason")
+    if finish_reason is not None and not isinstance(finish_reason, str):
+        raise _malformed(f"finish_reason is {kind_of(finish_reason)}, not text")
+    extra: dict[str, Any] = {}
+    logprobs = _logprobs(choice.get("logprobs"))
+    if logprobs:
+        extra["logprobs"] = logprobs
+    content = _content_text(message.get("content"))
     if content is None:
-        if message.get("refusal"):
-            content, extra["refusal"] = str(message["refusal"]), True
-        else:
-            reason = choices[0].get("finish_reason")
-            raise PermanentError(f"the reply has no content (finish_reason {reason!r})")
+        refusal = message.get("refusal")
+        if not refusal:
+            raise PermanentError(f"the reply has no content (finish_reason {finish_reason!r})")
+        if not isinstance(refusal, str):
+            raise _malformed(f"the refusal is {kind_of(refusal)}, not text")
+        content, extra["refusal"] = refusal, True
     return Response(
         text=content,
-        prompt_tokens=usage.get("prompt_tokens"),
-        completion_tokens=usage.get("completion_tokens"),
-        finish_reason=choices[0].get("finish_reason"),
+        prompt_tokens=_token_count(usage, "prompt_tokens"),
+        completion_tokens=_token_count(usage, "completion_tokens"),
+        finish_reason=finish_reason,
         extra=extra,
     )
+
+
+def _malformed(what: str) -> RetryableError:
+    """A reply whose JSON is not shaped as a chat completion (retried like a garbled body)."""
+    return RetryableError(f"malformed reply: {what}")
+
+
+def _content_text(content: Any) -> str | None:
+    """The message's text: a string as sent, or the text parts of a list of content parts
+    joined (as some servers send it); None when there is none."""
+    if content is None or isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise _malformed(f"the message content is {kind_of(content)}, not text")
+    texts = []
+    for part in content:
+        if not isinstance(part, dict):
+            raise _malformed(f"a content part is {kind_of(part)}, not an object")
+        if part.get("type", "text") == "text":
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise _malformed(f"the text of a text part is {kind_of(text)}, not text")
+            texts.append(text)
+    return "".join(texts) if texts else None
+
+
+def _token_count(usage: dict[str, Any], key: str) -> int | None:
+    """A token count from `usage`: a whole number >= 0, or None when not given."""
+    value = usage.get(key)
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _malformed(f"usage.{key} is {value!r:.40}, not a count of tokens")
+    return value
+
+
+def _logprobs(logprobs: Any) -> list[dict[str, Any]] | None:
+    """The per-token log-probabilities of a choice (`logprobs.content`), if any."""
+    if logprobs is None:
+        return None
+    if not isinstance(logprobs, dict):
+        raise _malformed(f"logprobs is {kind_of(logprobs)}, not an object")
+    content = logprobs.get("content")
+    if content is None:
+        return None
+    if not isinstance(content, list) or not all(isinstance(t, dict) for t in content):
+        raise _malformed("logprobs.content is not a list of objects")
+    return content
 
 
 class OpenAIAdapter(Adapter):
@@ -309,10 +387,7 @@ class OpenAIAdapter(Adapter):
             payload = await self._post_aiohttp(body)
         else:
             payload = await self._post_sdk(body)
-        key = self._secret().encode()
-        if key and key in payload:  # a server that echoes the key in a 200 reply
-            payload = payload.replace(key, b"***")
-        return parse_completion(payload)
+        return parse_completion(self._redact_payload(payload))
 
     async def _post_aiohttp(self, body: dict[str, Any]) -> bytes:
         import aiohttp
@@ -329,7 +404,7 @@ class OpenAIAdapter(Adapter):
         except aiohttp.ClientError as exc:
             raise RetryableError(f"APIConnectionError: {exc.__class__.__name__}") from exc
         if status >= 400:
-            raise status_error(status, self._redact(_error_message(payload)), headers)
+            raise status_error(status, _error_message(self._redact_payload(payload)), headers)
         return payload
 
     def _secret(self) -> str:
@@ -344,6 +419,12 @@ class OpenAIAdapter(Adapter):
         """A server's error text without the API key (some echo the key they rejected)."""
         key = self._secret()
         return message.replace(key, "***") if key else message
+
+    def _redact_payload(self, payload: bytes) -> bytes:
+        """A reply body without the API key, cleaned whole before any part of it is cut
+        into a message (a cut key would no longer match)."""
+        key = self._secret().encode()
+        return payload.replace(key, b"***") if key else payload
 
     async def _post_sdk(self, body: dict[str, Any]) -> bytes:
         import openai

@@ -120,6 +120,7 @@ def run(
     from harness.data import FieldMapping
     from harness.runner import (
         RunOptions,
+        continue_flag,
         execute,
         parse_adapter_options,
     )
@@ -167,7 +168,7 @@ def run(
         judge_seed=judge_seed,
     )
     with run_progress(progress and err_console.is_terminal) as on_progress:
-        run_row = _run_interruptibly(execute(options, on_progress))
+        run_row = _run_interruptibly(execute(options, on_progress), continue_flag(options))
     store = Store(db)
     try:
         summary = run_summary(store, run_row["id"])
@@ -189,11 +190,12 @@ def run(
         sys.exit(1)  # no main response: a script must not take this run for a result
 
 
-def _run_interruptibly(coroutine: Coroutine[Any, Any, T]) -> T:
+def _run_interruptibly(coroutine: Coroutine[Any, Any, T], flag: str = "--resume") -> T:
     """Run the evaluation; the first Ctrl-C (or SIGTERM, as sent by `timeout`, containers
     and CI) cancels it, so what finished is stored and the run is marked interrupted. A
     second one while that cleanup runs quits at once: every stored item is committed
-    already, so nothing is lost, and `--resume` continues the run as after a kill."""
+    already, so nothing is lost, and `flag` (`--resume`, or `--retry-errors` for a run
+    that was redoing failed items) continues the run as after a kill."""
     main: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = []
     interrupts = 0
 
@@ -210,14 +212,17 @@ def _run_interruptibly(coroutine: Coroutine[Any, Any, T]) -> T:
             raise KeyboardInterrupt
         if interrupts == 1:
             loop, task = main[0]
-            loop.call_soon_threadsafe(task.cancel)
+            if not task.done():  # once done, the run has ended: nothing left to stop
+                loop.call_soon_threadsafe(task.cancel)
             return
         show_cursor = b"\x1b[?25h" if os.isatty(2) else b""  # a progress bar hid it
         os.write(  # not sys.stderr: the main thread may be inside a write to it
             2,
             show_cursor
             + b"\ninterrupted again: quitting now; every item stored so far is kept, and "
-            b"`harness runs list` names the run to continue with --name NAME --resume\n",
+            b"`harness runs list` names the run to continue with --name NAME "
+            + flag.encode()
+            + b"\n",
         )
         os._exit(130)
 

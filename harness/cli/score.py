@@ -26,6 +26,7 @@ from harness.cli.options import (
     split_names,
 )
 from harness.cli.signals import interrupts_handled
+from harness.errors import RunInterrupted
 from harness.store.db import DEFAULT_DB
 
 
@@ -83,9 +84,8 @@ def score(
                 stopped=stopped,
             )
         summary = run_summary(store, run_id)
-    except KeyboardInterrupt:
-        typer.echo(f"interrupted: the scores of {run} are as they were", err=True)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt:  # one line from main, as for an interrupted run
+        raise RunInterrupted(f"interrupted: the scores of {run} are as they were") from None
     finally:
         store.close()
     if json_output:

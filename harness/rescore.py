@@ -43,7 +43,7 @@ def rescore_run(
     _check_samples(run, scorers)
     start_scorers(scorers)  # an unreachable judge fails here, before any work
     fit_corpus(scorers, (item.references for item, _ in store.iter_results(run_id)))
-    store.start_staging()
+    store.start_staging(run_id)
     batch: list[ItemResult] = []
     for item, rows in store.iter_results(run_id):
         responses = [Response(text=row["text"], error=row["error"]) for row in rows]

@@ -154,47 +154,55 @@ def test_interrupted_rescore_leaves_the_run_as_it_was(
 
 
 @pytest.mark.usefixtures("fake_registered")
-def test_rescore_beside_a_run_still_writing_keeps_the_items_it_did_not_see(
-    qa_file: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("written", ["new item", "rewritten item"])
+def test_rescore_beside_a_process_writing_the_run_swaps_nothing(
+    qa_file: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch, written: str
 ) -> None:
-    """Another process commits (an item of a run that is still writing) while `score` reads:
-    staging must not need the write lock, and the swap must leave that item's scores alone."""
+    """Another process commits while `score` reads (a run still writing adds an item; a
+    --retry-errors rewrites one): staging must not need the write lock, and the swap is
+    refused, since the staged scores would belong to old responses or leave an item
+    scored with other settings. The run keeps what it had; scoring again then works."""
     import harness.rescore as rescore
     from harness.adapters.base import Response
     from harness.item import Item
     from harness.scorers.base import ScoreRecord
-    from harness.store.db import ItemResult, Store
+    from harness.store.db import ItemResult, RunChanged, Store
 
     summary = run_json(str(qa_file), "--model", "fake", "--scorers", "exact_match",
                        "--db", str(db_path), "--name", "live")  # fmt: skip
     run_id, signature = summary["run_id"], summary["metrics"][0]["signature"]
     original = rescore._write
+    item_id = "late" if written == "new item" else "q3"
 
     def meanwhile(store: Store, run: str, batch: Any, scorers: Any) -> None:
         if batch and batch[0].item.row == 1:  # while the read of the items is still open
             other = Store(db_path)
-            late = Item(id="late", input="q", references=("a",), row=99)
-            record = ScoreRecord("late", 0, "exact_match", 1.0, None, None)
+            item = Item(id=item_id, input="q", references=("a",), row=99)
+            record = ScoreRecord(item_id, 0, "exact_match", 1.0, None, None)
             other.write_results(
                 run,
-                [ItemResult(late, (), [Response(text="a")], [("exact_match", signature, record)])],
+                [ItemResult(item, (), [Response(text="a")], [("exact_match", signature, record)])],
             )
             other.close()
         original(store, run, batch, scorers)
 
     monkeypatch.setattr(rescore, "_write", meanwhile)
+    table = "SELECT item_id, value FROM scores ORDER BY item_id"
     store = Store(db_path)
     try:
+        with pytest.raises(RunChanged, match=r"1 items of run .* written by another process"):
+            rescore.rescore_run(store, "live", ["exact_match"], batch_size=3)
+        before = store.conn.execute(table).fetchall()
+        assert (item_id, 1.0) in before  # as the other process wrote it
+        monkeypatch.setattr(rescore, "_write", original)
         rescore.rescore_run(store, "live", ["exact_match"], batch_size=3)
-        late = store.conn.execute(
-            "SELECT value FROM scores WHERE run_id = ? AND item_id = 'late'", [run_id]
-        ).fetchall()
+        after = dict(store.conn.execute(table).fetchall())
         (n,) = store.conn.execute(
             "SELECT n FROM run_metrics WHERE run_id = ? AND scorer = 'exact_match'", [run_id]
         ).fetchone()
     finally:
         store.close()
-    assert late == [(1.0,)] and n == 11
+    assert after[item_id] == 1.0 and n == len(after) == (11 if written == "new item" else 10)
 
 
 @pytest.mark.usefixtures("fake_registered")

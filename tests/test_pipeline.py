@@ -479,3 +479,19 @@ def test_stored_json_is_always_valid_json() -> None:
     text = dumps({"t": float("inf"), "v": [1.5, float("nan")], "s": "x"})
     assert text == '{"s":"x","t":null,"v":[1.5,null]}'
     assert sqlite3.connect(":memory:").execute("SELECT json_valid(?)", [text]).fetchone() == (1,)
+
+
+def test_run_figures_of_a_run_deleted_meanwhile_are_refused(store: Store) -> None:
+    """`runs delete` while a resumed run works: its closing figures must leave no orphan
+    run_metrics rows (write_results already refused its items)."""
+    from harness.errors import ConfigError
+    from harness.scorers.base import mean_metric
+    from harness.store.db import dumps, now
+
+    stamp = now()
+    store.create_run({"id": "gone", "name": "gone", "status": "running", "created_at": stamp,
+                      "updated_at": stamp, "config": dumps({})})  # fmt: skip
+    store.delete_run("gone")
+    with pytest.raises(ConfigError, match="deleted while it was running"):
+        store.replace_run_metrics("gone", "exact_match", "sig", [mean_metric("m", [1.0, 0.0])])
+    assert store.conn.execute("SELECT count(*) FROM run_metrics").fetchone() == (0,)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from harness.adapters.base import Response
-from harness.errors import ConfigError
+from harness.errors import ConfigError, HarnessError
 from harness.item import Item
 from harness.scorers.base import RunMetric, ScoreRecord
 from harness.store.migrations import migrations
@@ -104,6 +104,25 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_finite(v) for v in value]
     return value
+
+
+_RESPONSE_MARKS = (
+    "SELECT item_id, count(*), total(rowid), total(length(text)), total(error IS NULL), "
+    "total(latency_ms) FROM responses WHERE run_id = ? GROUP BY item_id"
+)
+"""Per item of a run, a mark of its stored responses. Rewriting an item (delete, insert)
+gives them new rowids (but for the table's last rows), new texts or errors, and a new
+measured latency: the mark changes unless the same responses came back."""
+
+
+class RunChanged(HarnessError):
+    """Another process wrote the run while this one was working on it."""
+
+
+def _require_run(conn: sqlite3.Connection, run_id: str) -> None:
+    """Refuse to write for a run that `runs delete` removed meanwhile (no orphan rows)."""
+    if conn.execute("SELECT 1 FROM runs WHERE id = ?", [run_id]).fetchone() is None:
+        raise ConfigError(f"run {run_id} was deleted while it was running; nothing more is stored")
 
 
 @dataclass
@@ -302,10 +321,7 @@ class Store:
         """
         pending, self._pending_cache = self._pending_cache, []  # atomic: puts may go on
         with self.transaction() as conn:
-            if conn.execute("SELECT 1 FROM runs WHERE id = ?", [run_id]).fetchone() is None:
-                raise ConfigError(  # `runs delete` while the run was writing: no orphans
-                    f"run {run_id} was deleted while it was running; nothing more is stored"
-                )
+            _require_run(conn, run_id)
             self._flush_cache(conn, pending)
             labeled = (
                 conn.execute("SELECT 1 FROM labels WHERE run_id = ? LIMIT 1", [run_id]).fetchone()
@@ -385,11 +401,15 @@ class Store:
             ],
         )
 
-    def start_staging(self) -> None:
+    def start_staging(self, run_id: str) -> None:
         """An empty temporary table for scores computed before they replace stored ones
-        (`harness score`): nothing stored changes until `swap_staged_scores`."""
+        (`harness score`): nothing stored changes until `swap_staged_scores`. The run's
+        responses as they are now are noted, so that the swap can tell whether another
+        process rewrote or added any meanwhile."""
         self.conn.execute("DROP TABLE IF EXISTS temp.staged_scores")
         self.conn.execute("DROP TABLE IF EXISTS temp.staged_items")
+        self.conn.execute("DROP TABLE IF EXISTS temp.staged_responses")
+        self.conn.execute(f"CREATE TEMP TABLE staged_responses AS {_RESPONSE_MARKS}", [run_id])
         self.conn.execute(
             "CREATE TEMP TABLE staged_scores AS SELECT run_id, item_id, sample, scorer, metric, "
             "value, label, details, signature FROM scores LIMIT 0"
@@ -412,10 +432,29 @@ class Store:
 
     def swap_staged_scores(self, run_id: str, scorers: Sequence[str]) -> None:
         """Replace the named scorers' scores of the staged items (and the run metrics) with
-        the staged ones, in one transaction (or inside the caller's). Items stored since
-        staging began (a run still writing) keep the scores their run gave them."""
+        the staged ones, in one transaction (or inside the caller's). If another process
+        rewrote or added responses since staging began (a `run --retry-errors` or
+        `--resume`), nothing is swapped: the staged scores would belong to old responses,
+        or leave new items scored with other settings."""
         marks = ", ".join("?" for _ in scorers)
         with self.transaction() as conn:
+            _require_run(conn, run_id)
+            changed = conn.execute(
+                f"SELECT count(*) FROM ({_RESPONSE_MARKS} EXCEPT "
+                "SELECT * FROM temp.staged_responses)",
+                [run_id],
+            ).fetchone()[0]
+            gone = conn.execute(
+                f"SELECT count(*) FROM (SELECT * FROM temp.staged_responses EXCEPT "
+                f"{_RESPONSE_MARKS})",
+                [run_id],
+            ).fetchone()[0]
+            if changed or gone:
+                raise RunChanged(
+                    f"{changed or gone} items of run {run_id} were written by another process "
+                    "while it was being scored (a run resumed or retrying errors?): its scores "
+                    "are as they were; score it again when that run has finished"
+                )
             conn.execute(
                 f"DELETE FROM scores WHERE run_id = ? AND scorer IN ({marks}) "
                 "AND item_id IN (SELECT item_id FROM temp.staged_items)",
@@ -432,6 +471,7 @@ class Store:
             )
         self.conn.execute("DROP TABLE IF EXISTS temp.staged_scores")
         self.conn.execute("DROP TABLE IF EXISTS temp.staged_items")
+        self.conn.execute("DROP TABLE IF EXISTS temp.staged_responses")
 
     def iter_results(self, run_id: str) -> Iterator[tuple[Item, list[dict[str, Any]]]]:
         """Stored items with their response rows, in dataset order, streamed."""
@@ -500,6 +540,7 @@ class Store:
         self, run_id: str, scorer: str, signature: str, metrics: Sequence[RunMetric]
     ) -> None:
         with self.transaction() as conn:
+            _require_run(conn, run_id)
             conn.execute(
                 "DELETE FROM run_metrics WHERE run_id = ? AND scorer = ?", [run_id, scorer]
             )

@@ -940,3 +940,37 @@ def test_an_unscored_lower_is_better_metric_keeps_its_direction(db_path: Path) -
         "--lower-is-better", "score", "--json", "--db", str(db_path),
     )  # fmt: skip
     assert code == 1 and json.loads(out)[0]["higher_is_better"] is False
+
+
+def test_runs_load_from_one_snapshot(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `harness score` committing between reading a run's settings and its values must
+    not pair new values with old settings: the load reads one snapshot."""
+    import sqlite3
+
+    from harness.compare import align
+
+    write_run(db_path, "base", scored({"s0": [1.0] * 6}), {"judge": "judge|v:1"})
+    original = align._read_values
+
+    def rescored_meanwhile(*args: Any) -> Any:
+        other = sqlite3.connect(db_path)
+        with other:  # another process's rescore: new values, new settings
+            other.execute("UPDATE scores SET value = 0.0, signature = 'judge|v:2'")
+            other.execute(
+                "UPDATE runs SET config = ?", [json.dumps({"scorers": {"judge": "judge|v:2"}})]
+            )
+        other.close()
+        return original(*args)
+
+    monkeypatch.setattr(align, "_read_values", rescored_meanwhile)
+    store = Store(db_path)
+    try:
+        (run,) = align.load_runs(store, ["base"])
+        metric = run.metrics[("judge", "score")]
+        assert metric.signature == "judge|v:1" and metric.values.tolist() == [1.0] * 6
+        monkeypatch.setattr(align, "_read_values", original)
+        (run,) = align.load_runs(store, ["base"])  # the next load sees the rescore whole
+        metric = run.metrics[("judge", "score")]
+        assert metric.signature == "judge|v:2" and metric.values.tolist() == [0.0] * 6
+    finally:
+        store.close()

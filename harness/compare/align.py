@@ -151,9 +151,11 @@ def _how_to_score(run: RunScores, scorer: str) -> str:
 
 
 def load_runs(store: Store, refs: Sequence[str]) -> list[RunScores]:
-    """Load several runs, one after another: threads only slow the reads down (each
-    builds Python objects under the GIL, and SQLite's allocator is shared)."""
-    return [load_run(store, ref) for ref in refs]
+    """Load several runs, one after another (threads only slow the reads down: each builds
+    Python objects under the GIL, and SQLite's allocator is shared), from one snapshot: a
+    `harness score` committing meanwhile cannot pair new values with old settings."""
+    with store.transaction(temp_only=True):
+        return [load_run(store, ref) for ref in refs]
 
 
 def _read_values(

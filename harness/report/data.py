@@ -387,7 +387,14 @@ def compare_section(
 
 
 def gather_report(store: Store, refs: Sequence[str], options: ReportOptions) -> dict[str, Any]:
-    """The whole report of one or more runs (the first is the baseline of comparisons)."""
+    """The whole report of one or more runs (the first is the baseline of comparisons),
+    read from one snapshot of the database: a `harness score` committing meanwhile shows
+    either before or after, never a mix of the two."""
+    with store.transaction(temp_only=True):
+        return _gather(store, refs, options)
+
+
+def _gather(store: Store, refs: Sequence[str], options: ReportOptions) -> dict[str, Any]:
     options.check()
     if not refs:
         raise ConfigError("name at least one run to report on")

@@ -323,3 +323,71 @@ def test_ctrl_c_at_start_up_is_one_line_and_exit_130(tmp_path: Path) -> None:
             code == 2 and output.startswith("error: no database at")
         ), (delay, code, output)
     assert handled
+
+
+def _database_with_a_run(db: Path, items: int = 0) -> None:
+    """A harness database holding run 'A' (id 'a') with `items` items of 2 kB each."""
+    store = Store(db)
+    store.create_run({"id": "a", "name": "A", "status": "completed", "created_at": "t"})
+    with store.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO items (run_id, item_id, input) VALUES ('a', ?, ?)",
+            [(f"q{i}", "x" * 2000) for i in range(items)],
+        )
+    store.close()
+
+
+def test_a_database_locked_past_the_timeout_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the write lock longer than the busy timeout: the write fails
+    with one line that names the file and says to retry, never a traceback."""
+    from tests.test_cli import main_output
+
+    db = tmp_path / "h.db"
+    _database_with_a_run(db)
+    monkeypatch.setattr("harness.store.db.BUSY_TIMEOUT_MS", 50)
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        code, out, err = main_output(
+            ["runs", "delete", "A", "--yes", "--db", str(db)], capsys, monkeypatch
+        )
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        f"error: database {db}: database is locked: another process is writing it; "
+        "retry when that process finishes"
+    ]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+    conn.close()
+
+
+def test_a_damaged_data_page_is_one_line_naming_the_file_and_the_recovery(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Schema pages intact, the last data pages garbage: the database opens, then a read
+    hits "database disk image is malformed", which says how to salvage the file."""
+    from tests.test_cli import main_output
+
+    db = tmp_path / "h.db"
+    _database_with_a_run(db, items=200)
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")
+    conn.close()
+    size = db.stat().st_size
+    with db.open("r+b") as file:
+        file.seek(size - 4096 * 40)
+        file.write(b"\xa5" * 4096 * 40)
+    code, out, err = main_output(
+        ["runs", "delete", "A", "--yes", "--db", str(db)], capsys, monkeypatch
+    )
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        f"error: database {db}: database disk image is malformed: the file is damaged: "
+        f"`sqlite3 {db} .recover | sqlite3 NEW.db` salvages what it can into NEW.db, "
+        "to pass as --db"
+    ]

@@ -21,9 +21,12 @@ from harness.adapters.base import Response
 from harness.errors import ConfigError
 from harness.item import Item
 from harness.scorers.base import RunMetric, ScoreRecord
+from harness.store.failures import opened
 from harness.store.migrations import migrations
 
 DEFAULT_DB = Path("runs") / "harness.db"
+BUSY_TIMEOUT_MS = 10_000
+"""How long a write waits for another process's write lock before failing."""
 
 
 def _refuse_newer(db: Database, path: Path) -> None:
@@ -134,7 +137,7 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = Database(sqlite3.connect(self.path, check_same_thread=not any_thread))
-            self.db.execute("PRAGMA busy_timeout=10000")
+            self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             _refuse_newer(self.db, self.path)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
@@ -146,6 +149,7 @@ class Store:
             ):
                 hint = " (the file or its folder is read-only: SQLite's WAL needs to write both)"
             raise ConfigError(f"cannot open database {self.path}: {exc}{hint}") from exc
+        opened(self.path)
         self.conn = self.db.conn
         self._pending_cache: list[tuple[str, Response]] = []
         self._depth = 0

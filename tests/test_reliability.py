@@ -391,3 +391,52 @@ def test_a_damaged_data_page_is_one_line_naming_the_file_and_the_recovery(
         f"`sqlite3 {db} .recover | sqlite3 NEW.db` salvages what it can into NEW.db, "
         "to pass as --db"
     ]
+
+
+@pytest.mark.parametrize(
+    ("schema", "tables"),
+    [
+        (["CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)"], "users"),
+        (["CREATE TABLE runs (x)"], "runs"),
+        (  # another sqlite-utils application: migrations of its own, none of harness's
+            [
+                "CREATE TABLE _sqlite_migrations (migration_set TEXT, name TEXT, applied_at TEXT)",
+                "INSERT INTO _sqlite_migrations VALUES ('llm', 'm001_initial', 't')",
+                *(f"CREATE TABLE t{i} (x)" for i in range(6)),
+            ],
+            "_sqlite_migrations, t0, t1, t2, t3, ...",
+        ),
+    ],
+)
+def test_another_applications_database_is_refused_untouched(
+    schema: list[str],
+    tables: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A --db pointing at a non-empty SQLite file that harness never wrote: reading and
+    writing commands refuse it in one line and leave it byte for byte as it was (no
+    harness tables, still in its rollback-journal mode)."""
+    from tests.test_cli import main_output
+
+    db = tmp_path / "other.db"
+    with sqlite3.connect(db) as conn:
+        for statement in schema:
+            conn.execute(statement)
+    conn.close()
+    before = db.read_bytes()
+    data = write_jsonl(tmp_path / "d.jsonl", [{"question": "q", "answer": "a", "reply": "a"}])
+    for args in (
+        ["runs", "list"],
+        ["runs", "show", "A"],
+        ["run", str(data), "--model", "replay:reply", "--scorers", "exact_match"],
+    ):
+        code, out, err = main_output([*args, "--db", str(db)], capsys, monkeypatch)
+        assert code == 2 and out == "", args
+        assert err.splitlines() == [
+            f"error: {db}: not a harness database (it holds tables {tables}): "
+            "pass --db with a harness database or a new path"
+        ], args
+    assert db.read_bytes() == before
+    assert not list(tmp_path.glob("other.db-*"))  # no WAL left beside it

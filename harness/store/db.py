@@ -29,6 +29,25 @@ BUSY_TIMEOUT_MS = 10_000
 """How long a write waits for another process's write lock before failing."""
 
 
+def _refuse_foreign(db: Database, path: Path) -> None:
+    """Refuse (closing it) before anything is written a database that holds tables but no
+    harness migration: another application's, which must stay as it is."""
+    tables = [name for name in db.table_names() if not name.startswith("sqlite_")]
+    if not tables or (
+        "_sqlite_migrations" in tables
+        and db.execute(
+            "SELECT 1 FROM _sqlite_migrations WHERE migration_set = ?", [migrations.name]
+        ).fetchone()
+    ):
+        return
+    db.conn.close()
+    shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+    raise ConfigError(
+        f"{path}: not a harness database (it holds tables {shown}): "
+        "pass --db with a harness database or a new path"
+    )
+
+
 def _refuse_newer(db: Database, path: Path) -> None:
     """Refuse (closing it) before anything is written a database that records a migration
     this version does not know: a newer harness wrote it, and its schema may not fit."""
@@ -138,6 +157,7 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = Database(sqlite3.connect(self.path, check_same_thread=not any_thread))
             self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            _refuse_foreign(self.db, self.path)
             _refuse_newer(self.db, self.path)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")

@@ -31,6 +31,11 @@ class ConfigError(HarnessError):
     """A bad option, spec or name (adapter, scorer, template, run)."""
 
 
+class StoreError(HarnessError):
+    """The database cannot be read or written after it opened: locked by another process,
+    read-only, on a full disk, or damaged."""
+
+
 class AdapterError(HarnessError):
     """A model endpoint cannot be used (unreachable, rejected key, missing model)."""
 

@@ -323,3 +323,120 @@ def test_ctrl_c_at_start_up_is_one_line_and_exit_130(tmp_path: Path) -> None:
             code == 2 and output.startswith("error: no database at")
         ), (delay, code, output)
     assert handled
+
+
+def _database_with_a_run(db: Path, items: int = 0) -> None:
+    """A harness database holding run 'A' (id 'a') with `items` items of 2 kB each."""
+    store = Store(db)
+    store.create_run({"id": "a", "name": "A", "status": "completed", "created_at": "t"})
+    with store.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO items (run_id, item_id, input) VALUES ('a', ?, ?)",
+            [(f"q{i}", "x" * 2000) for i in range(items)],
+        )
+    store.close()
+
+
+def test_a_database_locked_past_the_timeout_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the write lock longer than the busy timeout: the write fails
+    with one line that names the file and says to retry, never a traceback."""
+    from tests.test_cli import main_output
+
+    db = tmp_path / "h.db"
+    _database_with_a_run(db)
+    monkeypatch.setattr("harness.store.db.BUSY_TIMEOUT_MS", 50)
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        code, out, err = main_output(
+            ["runs", "delete", "A", "--yes", "--db", str(db)], capsys, monkeypatch
+        )
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        f"error: database {db}: database is locked: another process is writing it; "
+        "retry when that process finishes"
+    ]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+    conn.close()
+
+
+def test_a_damaged_data_page_is_one_line_naming_the_file_and_the_recovery(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Schema pages intact, the last data pages garbage: the database opens, then a read
+    hits "database disk image is malformed", which says how to salvage the file."""
+    from tests.test_cli import main_output
+
+    db = tmp_path / "h.db"
+    _database_with_a_run(db, items=200)
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")
+    conn.close()
+    size = db.stat().st_size
+    with db.open("r+b") as file:
+        file.seek(size - 4096 * 40)
+        file.write(b"\xa5" * 4096 * 40)
+    code, out, err = main_output(
+        ["runs", "delete", "A", "--yes", "--db", str(db)], capsys, monkeypatch
+    )
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        f"error: database {db}: database disk image is malformed: the file is damaged: "
+        f"`sqlite3 {db} .recover | sqlite3 NEW.db` salvages what it can into NEW.db, "
+        "to pass as --db"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("schema", "tables"),
+    [
+        (["CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)"], "users"),
+        (["CREATE TABLE runs (x)"], "runs"),
+        (  # another sqlite-utils application: migrations of its own, none of harness's
+            [
+                "CREATE TABLE _sqlite_migrations (migration_set TEXT, name TEXT, applied_at TEXT)",
+                "INSERT INTO _sqlite_migrations VALUES ('llm', 'm001_initial', 't')",
+                *(f"CREATE TABLE t{i} (x)" for i in range(6)),
+            ],
+            "_sqlite_migrations, t0, t1, t2, t3, ...",
+        ),
+    ],
+)
+def test_another_applications_database_is_refused_untouched(
+    schema: list[str],
+    tables: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A --db pointing at a non-empty SQLite file that harness never wrote: reading and
+    writing commands refuse it in one line and leave it byte for byte as it was (no
+    harness tables, still in its rollback-journal mode)."""
+    from tests.test_cli import main_output
+
+    db = tmp_path / "other.db"
+    with sqlite3.connect(db) as conn:
+        for statement in schema:
+            conn.execute(statement)
+    conn.close()
+    before = db.read_bytes()
+    data = write_jsonl(tmp_path / "d.jsonl", [{"question": "q", "answer": "a", "reply": "a"}])
+    for args in (
+        ["runs", "list"],
+        ["runs", "show", "A"],
+        ["run", str(data), "--model", "replay:reply", "--scorers", "exact_match"],
+    ):
+        code, out, err = main_output([*args, "--db", str(db)], capsys, monkeypatch)
+        assert code == 2 and out == "", args
+        assert err.splitlines() == [
+            f"error: {db}: not a harness database (it holds tables {tables}): "
+            "pass --db with a harness database or a new path"
+        ], args
+    assert db.read_bytes() == before
+    assert not list(tmp_path.glob("other.db-*"))  # no WAL left beside it

@@ -36,6 +36,8 @@ def main() -> None:
 
 def _main() -> int:
     """Run the command line; its exit code (commands that end otherwise call sys.exit)."""
+    import sqlite3
+
     import typer
 
     from harness.cli.commands import app
@@ -48,6 +50,13 @@ def _main() -> int:
         if os.environ.get("HARNESS_TRACEBACK"):
             raise
         return _error(str(exc), exc.exit_code)
+    except sqlite3.Error as exc:  # the open database locked, read-only, full or damaged
+        from harness.store.failures import store_error
+
+        error = store_error(exc)
+        if error is None or os.environ.get("HARNESS_TRACEBACK"):
+            raise
+        return _error(str(error), error.exit_code)
     except typer.Abort:  # a confirmation answered no
         return _error("aborted", 1)
     except click_errors.ClickException as exc:

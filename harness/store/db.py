@@ -21,9 +21,31 @@ from harness.adapters.base import Response
 from harness.errors import ConfigError, HarnessError
 from harness.item import Item
 from harness.scorers.base import RunMetric, ScoreRecord
+from harness.store.failures import opened
 from harness.store.migrations import migrations
 
 DEFAULT_DB = Path("runs") / "harness.db"
+BUSY_TIMEOUT_MS = 10_000
+"""How long a write waits for another process's write lock before failing."""
+
+
+def _refuse_foreign(db: Database, path: Path) -> None:
+    """Refuse (closing it) before anything is written a database that holds tables but no
+    harness migration: another application's, which must stay as it is."""
+    tables = [name for name in db.table_names() if not name.startswith("sqlite_")]
+    if not tables or (
+        "_sqlite_migrations" in tables
+        and db.execute(
+            "SELECT 1 FROM _sqlite_migrations WHERE migration_set = ?", [migrations.name]
+        ).fetchone()
+    ):
+        return
+    db.conn.close()
+    shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+    raise ConfigError(
+        f"{path}: not a harness database (it holds tables {shown}): "
+        "pass --db with a harness database or a new path"
+    )
 
 
 def _refuse_newer(db: Database, path: Path) -> None:
@@ -153,7 +175,8 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = Database(sqlite3.connect(self.path, check_same_thread=not any_thread))
-            self.db.execute("PRAGMA busy_timeout=10000")
+            self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            _refuse_foreign(self.db, self.path)
             _refuse_newer(self.db, self.path)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
@@ -165,6 +188,7 @@ class Store:
             ):
                 hint = " (the file or its folder is read-only: SQLite's WAL needs to write both)"
             raise ConfigError(f"cannot open database {self.path}: {exc}{hint}") from exc
+        opened(self.path)
         self.conn = self.db.conn
         self._pending_cache: list[tuple[str, Response]] = []
         self._depth = 0

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.adapters.base import Response
-from harness.store.db import Store, now
+from harness.store.db import BUSY_TIMEOUT_MS, Store, now
 
 COLUMNS = (
     "run_id",
@@ -193,7 +193,7 @@ class JudgeCache:
         if self._conn is None:
             Store(self.path).close()  # make sure the schema exists
             self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA busy_timeout=10000")
+            self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         return self._conn
 
     def get(self, key: str) -> Response | None:

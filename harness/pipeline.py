@@ -188,11 +188,9 @@ class Pipeline:
     ) -> None:
         last = time.monotonic()
         while True:
-            # not wait_for: on Python 3.11 it swallows a cancel (Ctrl-C) that arrives as the
-            # event is set, and the run would carry on
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.flush_seconds):
-                    await self._wake.wait()
+                await asyncio.wait_for(self._wake.wait(), self.flush_seconds)
+            _raise_if_cancelled()  # Python 3.11's wait_for can swallow a cancel (Ctrl-C)
             self._wake.clear()
             if self._failure is not None:
                 raise self._failure
@@ -231,3 +229,13 @@ class Pipeline:
             )
         if self.on_progress is not None:
             self.on_progress(tally)
+
+
+def _raise_if_cancelled() -> None:
+    """Raise the cancel of this task that a wait returned over: on Python 3.11,
+    `asyncio.wait_for` returns the result when a cancel arrives as the awaited event is
+    set, and the run would carry on past a Ctrl-C. (`asyncio.timeout` keeps the cancel,
+    but made every run at concurrency 64 half a second slower.)"""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -56,6 +56,16 @@ def paired_share_difference(changes: np.ndarray, confidence: float = 0.95) -> tu
     return (max(-1.0, centre - half), min(1.0, centre + half))
 
 
+def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Two-sided percentile interval (numpy's linear interpolation)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return (float("nan"), float("nan"))
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(finite, [tail, 1 - tail])
+    return (float(low), float(high))
+
+
 def bca_interval(
     resampled: np.ndarray, point: float, jackknife: np.ndarray, confidence: float = 0.95
 ) -> tuple[float, float]:

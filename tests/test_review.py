@@ -59,6 +59,14 @@ def make_run(data: Path, db: Path, name: str = "r1", replies: dict[str, str] | N
     return str(json.loads(out)["run_id"])
 
 
+def replay_runs(data: Path, db: Path) -> None:
+    """Runs ra and rb replaying the dataset's columns resp_a and resp_b."""
+    for name, column in (("ra", "resp_a"), ("rb", "resp_b")):
+        code, out = invoke("run", str(data), "--model", f"replay:{column}", "--db", str(db),
+                           "--name", name, "--no-progress")  # fmt: skip
+        assert code == 0, out
+
+
 def add_verdicts(
     db: Path,
     run_id: str,
@@ -733,11 +741,7 @@ def test_a_blind_pair_export_hides_metadata_that_holds_a_response(
          "topic": "t"}
         for i in range(6)
     ]  # fmt: skip
-    data = write_jsonl(tmp_path / "d.jsonl", rows)
-    for name, column in (("ra", "resp_a"), ("rb", "resp_b")):
-        code, out = invoke("run", str(data), "--model", f"replay:{column}", "--db", str(db_path),
-                           "--name", name, "--no-progress")  # fmt: skip
-        assert code == 0, out
+    replay_runs(write_jsonl(tmp_path / "d.jsonl", rows), db_path)
     out = tmp_path / "blind.csv"
     code, text = invoke("export", "ra", "--versus", "rb", "--blind", "--out", str(out),
                         "--db", str(db_path))  # fmt: skip

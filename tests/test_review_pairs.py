@@ -13,7 +13,16 @@ import pytest
 from harness.store.db import Store
 from tests.conftest import write_jsonl
 from tests.test_labels import write_csv
-from tests.test_review import WRONG, invoke, make_run, read_csv
+from tests.test_review import WRONG, invoke, make_run, read_csv, replay_runs
+
+
+def rows_of(db_path: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Every row a query gives, read through a Store (which closes again)."""
+    store = Store(db_path)
+    try:
+        return store.conn.execute(sql).fetchall()
+    finally:
+        store.close()
 
 
 def label_studio_answers(
@@ -52,13 +61,8 @@ def test_a_pair_label_never_takes_the_pointwise_labels_scale(
     done.write_text(label_studio_answers(tasks, "quality", lambda _: "A"))
     code, text = invoke("import-labels", "ra", str(done), "--db", str(db_path))
     assert code == 0, text
-    store = Store(db_path)
-    try:
-        stored = store.conn.execute(
-            "SELECT DISTINCT label_name, value, scale FROM labels WHERE annotator != 'p'"
-        ).fetchall()
-    finally:
-        store.close()
+    stored = rows_of(db_path, "SELECT DISTINCT label_name, value, scale FROM labels "
+                     "WHERE annotator != 'p'")  # fmt: skip
     assert stored == [(f"quality@{b_id}", 1.0, "A,B,tie")]
 
     # a pair label stored on its own scale (1-3 here) is exported on that scale again
@@ -83,11 +87,7 @@ def test_a_blind_export_keeps_list_and_object_metadata(db_path: Path, tmp_path: 
          "info": {"k": i}, "resp_a": [f"a{i}", f"a{i} again"], "resp_b": 100 + i}
         for i in range(6)
     ]  # fmt: skip
-    data = write_jsonl(tmp_path / "d.jsonl", rows)
-    for name, column in (("ra", "resp_a"), ("rb", "resp_b")):
-        code, out = invoke("run", str(data), "--model", f"replay:{column}", "--db", str(db_path),
-                           "--name", name, "--no-progress")  # fmt: skip
-        assert code == 0, out
+    replay_runs(write_jsonl(tmp_path / "d.jsonl", rows), db_path)
     for versus in ((), ("--versus", "rb")):
         out = tmp_path / f"blind{len(versus)}.jsonl"
         code, text = invoke("export", "ra", *versus, "--blind", "--format", "jsonl",
@@ -148,22 +148,14 @@ def test_a_blind_pair_export_does_not_say_which_run_is_which(
     assert "versus" not in text and "shown_order" not in text
     assert a_id not in text and b_id not in text
     assert text.count("pair_key") == (1 if fmt == "csv" else 10)
-    store = Store(db_path)
-    try:
-        orders = {o for (o,) in store.conn.execute("SELECT shown_order FROM review_keys")}
-        assert orders <= {"AB", "BA"}  # a random coin: both, but for 2 in 1024 exports
-    finally:
-        store.close()
+    orders = {o for (o,) in rows_of(db_path, "SELECT shown_order FROM review_keys")}
+    assert orders <= {"AB", "BA"}  # a random coin: both, but for 2 in 1024 exports
     code, text = invoke("import-labels", "ra", str(_fill(out, fmt)), "--db", str(db_path))
     assert code == 0, text
-    store = Store(db_path)
-    try:
-        stored = store.conn.execute("SELECT item_id, label_name, value_text FROM labels")
-        expected = {(f"q{i}", f"preference@{b_id}", "B" if f"q{i}" in WRONG else "tie")
-                    for i in range(10)}  # fmt: skip
-        assert set(stored.fetchall()) == expected
-    finally:
-        store.close()
+    stored = rows_of(db_path, "SELECT item_id, label_name, value_text FROM labels")
+    expected = {(f"q{i}", f"preference@{b_id}", "B" if f"q{i}" in WRONG else "tie")
+                for i in range(10)}  # fmt: skip
+    assert set(stored) == expected
 
 
 def test_the_blind_coin_is_no_function_of_the_seed(qa_file: Path, db_path: Path) -> None:
@@ -175,13 +167,7 @@ def test_the_blind_coin_is_no_function_of_the_seed(qa_file: Path, db_path: Path)
                             "--format", "jsonl", "--out", str(qa_file.with_name(f"again{n}.jsonl")),
                             "--db", str(db_path))  # fmt: skip
         assert code == 0, text
-    store = Store(db_path)
-    try:
-        rows = store.conn.execute(
-            "SELECT item_id, shown_order FROM review_keys ORDER BY rowid"
-        ).fetchall()
-    finally:
-        store.close()
+    rows = rows_of(db_path, "SELECT item_id, shown_order FROM review_keys ORDER BY rowid")
     assert len(rows) == 30
     orders = [tuple(sorted(rows[k : k + 10])) for k in (0, 10, 20)]  # one export each
     assert len({tuple(item for item, _ in o) for o in orders}) == 1  # the same items
@@ -211,22 +197,14 @@ def test_a_blind_pair_file_without_its_keys_is_refused(
     code, text = invoke("import-labels", "ra", str(write_csv(tmp_path / "all.csv", rows)),
                         "--db", str(db_path))  # fmt: skip
     assert code == 2 and f"row 2, field 'pair_key': unknown key '{rows[0]['pair_key']}'" in text
-    store = Store(db_path)
-    try:
-        assert store.conn.execute("SELECT count(*) FROM labels").fetchone() == (0,)
-    finally:
-        store.close()
+    assert rows_of(db_path, "SELECT count(*) FROM labels") == [(0,)]
 
 
 def test_deleting_either_run_deletes_its_pair_keys(qa_file: Path, db_path: Path) -> None:
     _blind_pairs(qa_file, db_path, "jsonl")
     code, text = invoke("runs", "delete", "rb", "--yes", "--db", str(db_path))
     assert code == 0, text
-    store = Store(db_path)
-    try:
-        assert store.conn.execute("SELECT count(*) FROM review_keys").fetchone() == (0,)
-    finally:
-        store.close()
+    assert rows_of(db_path, "SELECT count(*) FROM review_keys") == [(0,)]
 
 
 def test_the_keys_table_comes_to_an_older_database(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ from harness.compare.align import (
     load_runs,
     pair_metrics,
 )
-from harness.compare.paired import bootstrap_p_value, percentile_interval, resampled_p_value
+from harness.compare.paired import bootstrap_p_value, resampled_p_value
 from harness.compare.resample import Resampled, resample_metrics
 from harness.errors import ConfigError
 from harness.stats import (
@@ -48,6 +48,7 @@ from harness.stats import (
     holm,
     mcnemar,
     paired_share_difference,
+    percentile_interval,
     wilcoxon_signed_rank,
     wilson_interval,
 )

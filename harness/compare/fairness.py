@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.compare.paired import CHUNK_ELEMENTS, percentile_interval, resampled_p_value
+from harness.compare.paired import CHUNK_ELEMENTS, resampled_p_value
+from harness.stats import percentile_interval
 
 FOUR_FIFTHS = 0.8
 SHUFFLE_BUDGET = 20_000_000

@@ -85,13 +85,3 @@ def bootstrap_p_value(base: np.ndarray, cand: np.ndarray, observed: float) -> fl
     if spread.size == 0:
         return 1.0
     return resampled_p_value(spread - spread.mean(), abs(observed))
-
-
-def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
-    """Two-sided percentile interval (numpy's linear interpolation)."""
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return (float("nan"), float("nan"))
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(finite, [tail, 1 - tail])
-    return (float(low), float(high))

@@ -21,9 +21,9 @@ import numpy as np
 from harness.compare.align import Alignment, PairedMetric
 from harness.compare.analysis import difference_estimate, metric_kind, run_estimate
 from harness.compare.fairness import gap_figures, gap_p_values, shuffle_count
-from harness.compare.paired import percentile_interval
 from harness.compare.resample import metric_value, resample_metrics, run_columns
 from harness.errors import ConfigError
+from harness.stats import percentile_interval
 from harness.store.db import Store
 
 if TYPE_CHECKING:

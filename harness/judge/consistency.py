@@ -35,6 +35,7 @@ import numpy as np
 
 from harness import agreement as A
 from harness._draws import cluster_codes, resamples
+from harness.stats import percentile_interval
 
 Key = tuple[str, int]
 """(item_id, sample)"""
@@ -82,14 +83,8 @@ def bootstrap_mean(
             for s in range(0, n_resamples, 250)
         ]
     )
-    low, high = _percentiles(means, confidence)
+    low, high = percentile_interval(means, confidence)
     return A.Estimate(value, low, high, n, confidence).to_dict()
-
-
-def _percentiles(resampled: np.ndarray, confidence: float) -> tuple[float, float]:
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(resampled, [tail, 100 - tail])
-    return float(low), float(high)
 
 
 def _clustered_mean(
@@ -109,7 +104,7 @@ def _clustered_mean(
     means = np.concatenate(
         [d.counts @ sums / (d.counts @ sizes) for d in resamples(n_clusters, n_resamples, seed)]
     )
-    low, high = _percentiles(means, confidence)
+    low, high = percentile_interval(means, confidence)
     return A.Estimate(value, low, high, int(data.size), confidence).to_dict()
 
 

@@ -149,12 +149,9 @@ def _flat_rows(
         if json_min and isinstance(who, int):
             who = _ls_annotator(who)
         who_text = str(who).strip() if who not in (None, "") else annotator
-        try:
-            versus, order, key = _pair(row, unescape)
-        except ValueError as exc:
-            parsed.problems.append(Problem(where, KEY_COLUMN, str(exc)))
+        sides = _sides(row, unescape, where, parsed)
+        if sides is None:
             continue
-        shown = _shown(row, unescape)
         for name, raw in values.items():
             if json_min:
                 try:
@@ -166,14 +163,28 @@ def _flat_rows(
                 parsed.problems.append(Problem(where, name, "a label must be a single value"))
                 continue
             raw = unescape(raw) if isinstance(raw, str) else raw
-            parsed.entries.append(
-                Entry(where, item_text, who_text, name, raw, name, versus, order, shown, key)
-            )
+            parsed.entries.append(Entry(where, item_text, who_text, name, raw, name, *sides))
 
 
 def _not_scalar(value: Any) -> bool:
     """An id or annotator that is no single text or number (an object, a list, true/false)."""
     return isinstance(value, dict | list | bool)
+
+
+Sides = tuple[str | None, str, str | None, str | None]
+"""A row's `versus`, `shown_order`, shown `response` and blind `pair_key`."""
+
+
+def _sides(
+    row: dict[str, Any], unescape: Callable[[str], str], where: str, parsed: Parsed
+) -> Sides | None:
+    """What a row says of the responses it labels, or None with the problem recorded."""
+    try:
+        versus, order, key = _pair(row, unescape)
+    except ValueError as exc:
+        parsed.problems.append(Problem(where, KEY_COLUMN, str(exc)))
+        return None
+    return versus, order, _shown(row, unescape), key
 
 
 def _shown(row: dict[str, Any], unescape: Callable[[str], str]) -> str | None:
@@ -353,12 +364,9 @@ def _ls_task(
     if not annotations:
         parsed.skipped += 1
         return
-    try:
-        versus, order, key = _pair(data, _as_written)
-    except ValueError as exc:
-        parsed.problems.append(Problem(where, KEY_COLUMN, str(exc)))
+    sides = _sides(data, _as_written, where, parsed)
+    if sides is None:
         return
-    shown = _shown(data, _as_written)
     for a, annotation in enumerate(annotations, start=1):
         at = f"{where}, annotation {a}"
         if not _ls_part(annotation, dict, at, "annotations", parsed):
@@ -381,9 +389,7 @@ def _ls_task(
             except ValueError as exc:
                 parsed.problems.append(Problem(at, name or "-", str(exc)))
                 continue
-            parsed.entries.append(
-                Entry(at, item_text, who, name, raw, name, versus, order, shown, key)
-            )
+            parsed.entries.append(Entry(at, item_text, who, name, raw, name, *sides))
 
 
 def read_entries(

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.item import Item
-from harness.runner import make_scorers
+from harness.scorer_setup import make_scorers
 from harness.scorers.base import Example
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

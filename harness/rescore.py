@@ -10,7 +10,7 @@ from harness.adapters.base import Response
 from harness.errors import ConfigError
 from harness.item import EITHER_GROUNDING
 from harness.pipeline import score_results
-from harness.runner import close_scorers, fit_corpus, make_scorers, start_scorers
+from harness.scorer_setup import close_scorers, fit_corpus, make_scorers, start_scorers
 from harness.scorers.base import Scorer
 from harness.store.db import ItemResult, Store, dumps
 from harness.summary import aggregate_scores

@@ -10,7 +10,7 @@ import pytest
 from harness.errors import ConfigError
 from harness.metrics import _bertscore as bs
 from harness.metrics import bertscore as bertscore_module
-from harness.runner import make_scorers
+from harness.scorer_setup import make_scorers
 from harness.scorers.base import Example
 from tests.conftest import SHARED_DATA
 
@@ -394,7 +394,7 @@ def test_scorer_idf_over_the_fitted_corpus_does_not_depend_on_batching(
     fp32_idf: bs.BertScoreModel,
 ) -> None:
     from harness.item import Item
-    from harness.runner import fit_corpus
+    from harness.scorer_setup import fit_corpus
 
     (scorer,) = make_scorers(
         ["bertscore"], {"bertscore": {"idf": True, "bf16": False, "rescale_with_baseline": False}}

@@ -373,11 +373,17 @@ def main_output(
     args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> tuple[int, str, str]:
     """Exit code, stdout and stderr of the `harness` entry point (main) given `args`."""
+    import signal
+
     from harness.cli import main
 
     monkeypatch.setattr("sys.argv", ["harness", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
+    handler = signal.getsignal(signal.SIGINT)  # main ignores Ctrl-C once its command ended
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main()
+    finally:
+        signal.signal(signal.SIGINT, handler)
     out, err = capsys.readouterr()
     code = exited.value.code
     return (code if isinstance(code, int) else 0), out, err

@@ -780,7 +780,7 @@ def test_an_interrupted_pairwise_rejudge_keeps_the_stored_verdicts(
 
 def test_bad_rubric_files_and_settings_are_one_clear_error(tmp_path: Path) -> None:
     from harness.adapters.base import GenerationParams
-    from harness.runner import make_scorers
+    from harness.scorer_setup import make_scorers
 
     latin1 = tmp_path / "latin1.yaml"
     latin1.write_bytes("name: caf\xe9\n".encode("latin-1"))

@@ -24,7 +24,7 @@ from harness.errors import ConfigError
 from harness.item import Item
 from harness.metrics._sacrebleu import bleu_values, chrf_values
 from harness.metrics._tokenize import UnicodeTokenizer, split_sentences
-from harness.runner import make_scorers
+from harness.scorer_setup import make_scorers
 from harness.scorers.base import Example, ScoreRecord
 from harness.scorers.reference import Bleu, Chrf, Rouge
 from tests.conftest import write_jsonl

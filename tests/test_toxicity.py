@@ -178,7 +178,7 @@ def test_bad_options_fail_clearly(options: dict[str, Any], message: str) -> None
 
 
 def test_unknown_option_is_refused_by_make_scorers() -> None:
-    from harness.runner import make_scorers
+    from harness.scorer_setup import make_scorers
 
     with pytest.raises(ConfigError, match="toxicity"):
         make_scorers(["toxicity"], {"toxicity": {"treshold": 0.7}})

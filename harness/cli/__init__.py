@@ -7,6 +7,7 @@ Importing this package is light: the typer application (`app`) is built by
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,10 @@ def main() -> None:
     """Entry point: usage and domain errors become one line and a non-zero exit (2 for
     bad input); Ctrl-C, at start-up too, becomes the line "interrupted" and exit 130."""
     try:
-        code = _main()
+        try:
+            code = _main()
+        finally:  # the command has ended: a Ctrl-C now would only kill the exit (status -2)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = 130
